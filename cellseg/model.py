@@ -1,0 +1,182 @@
+"""The generalized U-Net: any smp/timm encoder, group norm, ASPP at the bottleneck, 3-class head.
+
+One factory, :func:`build_model`, turns a small :class:`ModelConfig` into a network. Encoders come
+from segmentation-models-pytorch (plain names such as ``resnet34``) or from timm through smp's
+``tu-`` prefix (``tu-resnet50d``, ``tu-convnext_tiny``, ``tu-ghostnet_100``...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+CLASS_NAMES = ("background", "interior", "boundary")
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild the network (stored as JSON beside the weights)."""
+
+    encoder: str = "resnet34"
+    in_channels: int = 1
+    classes: int = 3
+    norm: str = "group"  # "group" or "batch"
+    aspp: bool = True
+    encoder_depth: int = 5
+    decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16)
+    # None: random init; "imagenet" (smp names) / True (tu- names): download from the hub;
+    # a path to a .safetensors file: load a locally stored encoder state dict.
+    encoder_weights: str | bool | None = None
+    extra: dict = field(default_factory=dict)  # passed to the encoder (timm kwargs)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
+        d = dict(d)
+        if "decoder_channels" in d:
+            d["decoder_channels"] = tuple(d["decoder_channels"])
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["decoder_channels"] = list(self.decoder_channels)
+        return d
+
+
+def group_count(channels: int, max_groups: int = 32, min_per_group: int = 4) -> int:
+    """Largest group count <= max_groups dividing channels with at least min_per_group per group."""
+    for g in range(min(max_groups, channels), 0, -1):
+        if channels % g == 0 and channels // g >= min_per_group:
+            return g
+    return 1
+
+
+def batchnorm_to_groupnorm(module: nn.Module) -> nn.Module:
+    """Replace every BatchNorm (torch's and timm's BatchNormAct) by GroupNorm, in place.
+
+    Affine parameters are copied, so pretrained scale/shift survive the swap. timm's fused
+    BatchNormAct2d becomes timm's GroupNormAct with the same activation.
+    """
+    from timm.layers import BatchNormAct2d, GroupNormAct
+
+    for name, child in list(module.named_children()):
+        if isinstance(child, nn.modules.batchnorm._BatchNorm):
+            c = child.num_features
+            g = group_count(c)
+            if isinstance(child, BatchNormAct2d):
+                new = GroupNormAct(c, g, eps=child.eps, affine=child.affine, apply_act=False)
+                new.act = child.act
+                new.drop = child.drop
+            else:
+                new = nn.GroupNorm(g, c, eps=child.eps, affine=child.affine)
+            if child.affine:
+                with torch.no_grad():
+                    new.weight.copy_(child.weight)
+                    new.bias.copy_(child.bias)
+            setattr(module, name, new)
+        else:
+            batchnorm_to_groupnorm(child)
+    return module
+
+
+def _norm(channels: int, kind: str) -> nn.Module:
+    return nn.GroupNorm(group_count(channels), channels) if kind == "group" else nn.BatchNorm2d(channels)
+
+
+class BottleneckASPP(nn.Module):
+    """MONAI's SimpleASPP on the deepest encoder feature, projected back to its channel count."""
+
+    def __init__(self, channels: int, norm: str):
+        super().__init__()
+        from monai.networks.blocks import SimpleASPP
+
+        branch = max(8, min(channels, 256) // 4)
+        norm_type = ("group", {"num_groups": group_count(branch)}) if norm == "group" else "batch"
+        self.aspp = SimpleASPP(2, channels, branch, norm_type=norm_type, acti_type="relu")
+        self.project = nn.Sequential(
+            nn.Conv2d(4 * branch, channels, 1, bias=False), _norm(channels, norm), nn.ReLU(inplace=True)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.project(self.aspp(x))
+
+
+class CellUNet(nn.Module):
+    """smp U-Net with an optional ASPP block between encoder and decoder.
+
+    Accepts any input height and width: the input is reflect-padded to a multiple of the encoder's
+    output stride and the logits are cropped back.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        import segmentation_models_pytorch as smp
+
+        self.config = config
+        weights = config.encoder_weights
+        local_weights = isinstance(weights, str) and weights.endswith(".safetensors")
+        self.unet = smp.Unet(
+            encoder_name=config.encoder,
+            encoder_depth=config.encoder_depth,
+            encoder_weights=None if local_weights else weights,
+            decoder_channels=tuple(config.decoder_channels),
+            decoder_use_norm="batchnorm",
+            in_channels=config.in_channels,
+            classes=config.classes,
+            **config.extra,
+        )
+        if local_weights:
+            load_encoder_weights(self.unet.encoder, weights)
+        deepest = self.unet.encoder.out_channels[-1]
+        self.aspp = BottleneckASPP(deepest, config.norm) if config.aspp else None
+        if config.norm == "group":
+            batchnorm_to_groupnorm(self)
+        elif config.norm != "batch":
+            raise ValueError(f"norm must be 'group' or 'batch', not {config.norm!r}")
+        self.stride = 2 ** config.encoder_depth
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        ph = (-h) % self.stride
+        pw = (-w) % self.stride
+        if ph or pw:
+            mode = "reflect" if (ph < h and pw < w) else "replicate"
+            x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        features = list(self.unet.encoder(x))
+        if self.aspp is not None:
+            features[-1] = self.aspp(features[-1])
+        logits = self.unet.segmentation_head(self.unet.decoder(features))
+        return logits[..., :h, :w]
+
+
+def load_encoder_weights(encoder: nn.Module, path: str | Path) -> None:
+    """Load an encoder state dict stored as safetensors (no pickle)."""
+    from safetensors.torch import load_file
+
+    state = load_file(str(path))
+    missing, unexpected = encoder.load_state_dict(state, strict=False)
+    if unexpected or len(missing) == len(list(encoder.state_dict())):
+        raise ValueError(f"{path}: encoder weights do not match (unexpected keys: {unexpected[:3]})")
+
+
+def build_model(config: ModelConfig | dict | None = None, **overrides) -> CellUNet:
+    """Build the network: ``build_model(encoder="tu-resnet50d", aspp=True)``."""
+    if config is None:
+        config = ModelConfig()
+    elif isinstance(config, dict):
+        config = ModelConfig.from_dict(config)
+    if overrides:
+        config = ModelConfig.from_dict({**config.to_dict(), **overrides})
+    return CellUNet(config)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+

@@ -1,0 +1,106 @@
+"""Model files: weights in safetensors plus a JSON config. Opening one never runs code (no pickle).
+
+A model is a folder holding ``model.safetensors`` and ``config.json``, or a ``NAME.safetensors``
+file with ``NAME.json`` beside it. The shipped default model is ``cellseg/models/default``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .errors import ModelFileError
+from .model import CellUNet, ModelConfig, build_model
+
+FORMAT = "cellseg-model"
+DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
+BUILTIN = {"default": DEFAULT_MODEL}
+
+
+def model_paths(path: str | Path) -> tuple[Path, Path]:
+    """(weights, config) for a model name, folder or .safetensors file."""
+    if str(path) in BUILTIN:
+        path = BUILTIN[str(path)]
+    p = Path(path)
+    if p.is_dir():
+        return p / "model.safetensors", p / "config.json"
+    if p.suffix == ".safetensors":
+        return p, p.with_suffix(".json")
+    if p.suffix == ".json":
+        return p.with_suffix(".safetensors"), p
+    if not p.exists():
+        raise ModelFileError(p, "no such file or folder")
+    raise ModelFileError(p, "expected a model folder or a .safetensors file with a .json beside it")
+
+
+def read_model_config(path: str | Path) -> dict:
+    weights, cfg_path = model_paths(path)
+    for f in (weights, cfg_path):
+        if not f.is_file():
+            raise ModelFileError(path, f"{f.name} is missing")
+    try:
+        meta = json.loads(cfg_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelFileError(cfg_path, f"config is not valid JSON: {e}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelFileError(cfg_path, f"config lacks \"format\": \"{FORMAT}\"")
+    return meta
+
+
+def load_model(path: str | Path = "default", device: str | torch.device = "cpu") -> tuple[CellUNet, dict]:
+    """Rebuild the network from its JSON config and load safetensors weights (float32, eval mode)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    meta = read_model_config(path)
+    weights, _ = model_paths(path)
+    try:
+        config = ModelConfig.from_dict({**meta["model"], "encoder_weights": None})
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelFileError(path, f"bad model config: {e}") from None
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ModelFileError(weights, f"weights are not a safetensors file: {e}") from None
+    model = build_model(config)
+    try:
+        model.load_state_dict({k: v.float() for k, v in state.items()})
+    except RuntimeError as e:
+        raise ModelFileError(weights, f"weights do not match the config: {str(e).splitlines()[0]}") from None
+    return model.to(device).eval(), meta
+
+
+def save_model(model: CellUNet, folder: str | Path, half: bool = True, **info) -> Path:
+    """Write ``folder/model.safetensors`` and ``folder/config.json`` atomically.
+
+    ``info`` adds keys to the config (normalization, training summary...).
+    """
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    dtype = torch.float16 if half else torch.float32
+    state = {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
+             for k, v in model.state_dict().items()}
+    meta = {"format": FORMAT, "version": 1, "model": model.config.to_dict(),
+            "normalization": {"kind": "percentile", "low": 1.0, "high": 99.8},
+            "input": {"rgb": "luminance (ITU-R 601)"}, **info}
+    meta["model"]["encoder_weights"] = None
+    _atomic(folder / "model.safetensors", lambda tmp: save_file(state, tmp))
+    _atomic(folder / "config.json", lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
+    return folder
+
+
+def _atomic(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

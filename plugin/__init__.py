@@ -1,0 +1,1 @@
+"""napari plugin (a later issue); nothing here yet."""

@@ -1,0 +1,1 @@
+"""Training: losses, augmentation, the balanced multi-dataset step, the trainer."""

@@ -1,0 +1,219 @@
+"""``cellseg train CONFIG.yaml``: balanced multi-dataset training.
+
+Per optimizer step, one minibatch from every dataset in turn, a backward pass on each (gradients
+accumulate), then one AdamW step; warmup + cosine learning rate. Validation SEG on held-out frames at
+intervals keeps the best model (safetensors + JSON); ``last/`` plus ``state.pt`` (optimizer, schedule,
+step; tensors only, loaded with ``weights_only=True``) make an interrupted run resume where it stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from cellseg.errors import CellsegError
+from cellseg.inference import Segmenter, resolve_device
+from cellseg.model import ModelConfig, build_model
+from cellseg.modelfile import load_model, save_model
+
+from .data import infinite_loader, load_split, resolve_root
+from .losses import SegLoss
+from .validate import validate
+
+
+@dataclass
+class TrainConfig:
+    datasets: list
+    model: dict = field(default_factory=dict)
+    data_root: str | None = None
+    out: str = "runs/train"
+    steps: int = 1000
+    batch: int = 2  # per dataset per step
+    crop: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup: int = 100
+    class_weights: list = field(default_factory=lambda: [1.0, 5.0, 10.0])
+    dice_weight: float = 1.0
+    val_every: int = 250
+    val_max_frames: int = 4  # per dataset during training (the final report uses all)
+    save_every: int = 50
+    workers: int = 1  # per dataset
+    device: str = "auto"
+    seed: int = 0
+    threads: int | None = None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "TrainConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise CellsegError(f"{path}: no such config file")
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as e:
+            raise CellsegError(f"{path}: not valid YAML ({e})") from None
+        known = set(cls.__dataclass_fields__)
+        unknown = set(raw or {}) - known
+        if unknown:
+            raise CellsegError(f"{path}: unknown keys {sorted(unknown)}")
+        return cls(**raw)
+
+
+def lr_factor(step: int, warmup: int, total: int, floor: float = 0.01) -> float:
+    """Linear warmup, then cosine decay to ``floor`` of the peak."""
+    if step < warmup:
+        return (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, overrides: dict | None = None):
+        for k, v in (overrides or {}).items():
+            setattr(cfg, k, v)
+        self.cfg = cfg
+        self.out = Path(cfg.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.device = resolve_device(cfg.device)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        root = resolve_root(cfg.data_root)
+        self.train_sets, self.val_sets = {}, {}
+        for spec in cfg.datasets:
+            train, val = load_split(spec, root)
+            self.train_sets[spec["name"]] = train
+            if val:
+                self.val_sets[spec["name"]] = val
+        self.model = build_model(ModelConfig.from_dict(cfg.model)).to(self.device)
+        if self.device.type == "cuda":
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.criterion = SegLoss(cfg.class_weights, cfg.dice_weight).to(self.device)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, lambda s: lr_factor(s, cfg.warmup, cfg.steps))
+        self.step, self.best = 0, -1.0
+        self._stop = False
+
+    # -- persistence -----------------------------------------------------------------------
+    def summary(self) -> dict:
+        c = self.cfg
+        return {"training": {"steps": self.step, "datasets": {k: len(v) for k, v in self.train_sets.items()},
+                             "batch_per_dataset": c.batch, "crop": c.crop, "lr": c.lr,
+                             "class_weights": c.class_weights, "best_val_seg": self.best}}
+
+    def save_state(self) -> None:
+        save_model(self.model, self.out / "last", half=False, **self.summary())
+        state = {"step": torch.tensor(self.step), "best": torch.tensor(self.best),
+                 "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict()}
+        tmp = self.out / "state.pt.tmp"
+        torch.save(state, tmp)
+        tmp.replace(self.out / "state.pt")
+
+    def try_resume(self) -> bool:
+        if not (self.out / "state.pt").is_file() or not (self.out / "last").is_dir():
+            return False
+        model, _ = load_model(self.out / "last", self.device)
+        self.model.load_state_dict(model.state_dict())
+        state = torch.load(self.out / "state.pt", map_location=self.device, weights_only=True)
+        self.opt.load_state_dict(state["optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        self.step, self.best = int(state["step"]), float(state["best"])
+        return True
+
+    # -- the balanced multi-dataset step ---------------------------------------------------
+    def train_step(self, loaders: dict) -> dict:
+        self.model.train()
+        self.opt.zero_grad(set_to_none=True)
+        losses = {}
+        cuda = self.device.type == "cuda"
+        for name, it in loaders.items():
+            x, y = next(it)
+            x = x.to(self.device, non_blocking=True)
+            y = y.to(self.device, non_blocking=True)
+            if cuda:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cuda):
+                loss = self.criterion(self.model(x), y) / len(loaders)
+            loss.backward()
+            losses[name] = loss.detach()
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+        if torch.isfinite(norm):  # a non-finite step is skipped, not applied
+            self.opt.step()
+        self.sched.step()
+        return {k: float(v) * len(loaders) for k, v in losses.items()}  # one host sync per step
+
+    def run(self, resume: bool = True) -> float:
+        from tqdm import tqdm
+
+        c = self.cfg
+        if resume and self.try_resume():
+            print(f"resumed from {self.out} at step {self.step}")
+        pin = self.device.type == "cuda"
+        loaders = {name: infinite_loader(s, c.crop, c.batch, c.workers, c.seed + 1000 * i + self.step, pin)
+                   for i, (name, s) in enumerate(self.train_sets.items())}
+        log_path = self.out / "log.csv"
+        new_log = not log_path.exists() or self.step == 0
+        log = open(log_path, "w" if new_log else "a", newline="")
+        writer = csv.writer(log)
+        if new_log:
+            writer.writerow(["step", "lr", "loss", *loaders, "seconds", "val_seg"])
+        old = {s: signal.signal(s, self._request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        bar = tqdm(total=c.steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
+        try:
+            while self.step < c.steps and not self._stop:
+                t0 = time.perf_counter()
+                losses = self.train_step(loaders)
+                self.step += 1
+                mean = float(np.mean(list(losses.values())))
+                val = ""
+                if self.step % c.val_every == 0 or self.step == c.steps:
+                    val = self.validate_and_keep_best()
+                writer.writerow([self.step, f"{self.sched.get_last_lr()[0]:.3e}", f"{mean:.4f}",
+                                 *(f"{v:.4f}" for v in losses.values()), f"{time.perf_counter() - t0:.3f}", val])
+                log.flush()
+                bar.set_postfix(loss=f"{mean:.3f}", best=f"{self.best:.3f}")
+                bar.update(1)
+                if self.step % c.save_every == 0:
+                    self.save_state()
+        finally:
+            bar.close()
+            self.save_state()
+            log.close()
+            for s, h in old.items():
+                signal.signal(s, h)
+        if self._stop:
+            print(f"stopped at step {self.step}; run the same command again to resume")
+        return self.best
+
+    def _request_stop(self, signum, frame):
+        self._stop = True
+
+    def validate_and_keep_best(self) -> str:
+        if not self.val_sets:
+            save_model(self.model, self.out / "best", **self.summary())
+            return ""
+        seg = Segmenter(self.model, device=str(self.device), tile=512, batch=4)
+        scores = validate(seg, self.val_sets, max_frames=self.cfg.val_max_frames)
+        mean = float(np.mean([s["SEG"] for s in scores.values()]))
+        if mean > self.best:
+            self.best = mean
+            save_model(self.model, self.out / "best", **self.summary(),
+                       validation={k: round(v["SEG"], 4) for k, v in scores.items()})
+        (self.out / "val_last.json").write_text(json.dumps({"step": self.step, **scores}, indent=1))
+        return f"{mean:.4f}"
+
+
+def train(config_path: str | Path, **overrides) -> float:
+    cfg = TrainConfig.from_yaml(config_path)
+    return Trainer(cfg, {k: v for k, v in overrides.items() if v is not None}).run()
