@@ -161,7 +161,8 @@ def load_encoder_weights(encoder: nn.Module, path: str | Path) -> None:
     from safetensors.torch import load_file
 
     state = load_file(str(path))
-    missing, unexpected = encoder.load_state_dict(state, strict=False)
+    # nn.Module.load_state_dict: smp encoders override it without returning the key report
+    missing, unexpected = nn.Module.load_state_dict(encoder, state, strict=False)
     if unexpected or len(missing) == len(list(encoder.state_dict())):
         raise ValueError(f"{path}: encoder weights do not match (unexpected keys: {unexpected[:3]})")
 

@@ -1,0 +1,179 @@
+"""The ``cellseg`` command: segment, evaluate, train, datasets."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import CellsegError, InputError
+
+
+def _segment(args) -> int:
+    import numpy as np
+    from tqdm import tqdm
+
+    from .inference import Segmenter
+    from .io import find_images, read_image, write_labels
+
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CellsegError(f"{out}: cannot create output folder ({e.strerror})") from None
+    probe = out / ".cellseg-write-test"
+    try:
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        raise CellsegError(f"{out}: output folder is not writable ({e.strerror})") from None
+    files, failed = find_images(args.inputs)
+    seg = Segmenter(args.model, device=args.device, tile=args.tile, batch=args.batch, tta=args.tta,
+                    min_size=args.min_size)
+    stems: dict[str, Path] = {}
+    done = 0
+    for path in tqdm(files, desc="images", unit="img", disable=args.quiet or len(files) < 2):
+        try:
+            frames = read_image(path)
+            if path.stem in stems:
+                raise InputError(path, f"output name {path.stem}.tif already used by {stems[path.stem]}")
+            stems[path.stem] = path
+            with tqdm(total=seg.count_steps(frames), desc=path.name, unit="tile", leave=False,
+                      disable=args.quiet) as bar:
+                labels = seg.segment(frames, progress=lambda d, t: bar.update(d - bar.n))
+            write_labels(out / f"{path.stem}.tif", labels[0] if len(frames) == 1 else labels)
+            done += 1
+            if not args.quiet:
+                tqdm.write(f"{path} -> {out / (path.stem + '.tif')} ({int(labels.max()) if labels.size else 0} cells)")
+        except InputError as e:
+            failed.append(e)
+    print(f"segmented {done} of {done + len(failed)} inputs into {out}", file=sys.stderr)
+    if failed:
+        print(f"{len(failed)} input(s) failed:", file=sys.stderr)
+        for e in failed:
+            print(f"  {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _evaluate(args) -> int:
+    from .io import IMAGE_SUFFIXES, read_labels
+    from .metrics import evaluate_pair, pool
+
+    gt, pred = Path(args.gt), Path(args.pred)
+    if gt.is_dir() != pred.is_dir():
+        raise CellsegError(f"{gt} and {pred} must both be files or both be folders")
+    if gt.is_dir():
+        pairs = []
+        for g in sorted(f for f in gt.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES):
+            p = _prediction_for(g, pred)
+            if p is None:
+                raise InputError(pred, f"no prediction for {g.name}")
+            pairs.append((g, p))
+        if not pairs:
+            raise InputError(gt, "folder holds no label images")
+    else:
+        pairs = [(gt, pred)]
+    rows = []
+    for g, p in pairs:
+        ref, res = read_labels(g), read_labels(p)
+        if ref.shape != res.shape:
+            raise InputError(p, f"shape {res.shape} differs from ground truth {g} {ref.shape}")
+        rows.append((g.name, evaluate_pair(ref, res)))
+    overall = pool([r for _, r in rows])
+    keys = ("SEG", "DET", "AP50", "F1_50", "n_ref", "n_res")
+    if args.json:
+        print(json.dumps({"images": {n: {k: r[k] for k in keys} for n, r in rows},
+                          "overall": {k: overall[k] for k in keys}}, indent=1))
+    else:
+        print(f"{'image':<32}" + "".join(f"{k:>8}" for k in keys))
+        for n, r in rows + [("OVERALL", overall)]:
+            print(f"{n:<32}" + "".join(f"{r[k]:>8.4f}" if isinstance(r[k], float) else f"{r[k]:>8}" for k in keys))
+    return 0
+
+
+def _prediction_for(gt_file: Path, pred_dir: Path) -> Path | None:
+    """Prediction with the same name, or a CTC mask for a man_seg file (man_seg012 -> mask012)."""
+    candidates = [pred_dir / gt_file.name, pred_dir / f"{gt_file.stem}.tif"]
+    if gt_file.stem.startswith("man_seg"):
+        candidates.append(pred_dir / f"mask{gt_file.stem[7:]}.tif")
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def _train(args) -> int:
+    from .training.trainer import train
+
+    best = train(args.config, out=args.out, steps=args.steps, device=args.device)
+    print(f"best validation SEG {best:.4f}")
+    return 0
+
+
+def _datasets(args) -> int:
+    from .datasets import registry
+
+    if args.action == "list":
+        for d in registry.DATASETS.values():
+            print(f"{d.name:<20} {d.modality:<40} {d.url}")
+        return 0
+    for name in args.names:
+        path = registry.download(name, args.dest, url=args.url, force=args.force)
+        print(f"{name} -> {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cellseg", description="Universal cell instance segmentation.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("segment", help="segment images into uint16 instance label TIFFs",
+                       description="Segment files and folders of images (tif, tiff, png, jpg). Writes OUT/<stem>.tif. "
+                                   "RGB is converted to luminance; multi-frame TIFFs (T, Y, X) give label stacks.")
+    s.add_argument("inputs", nargs="+", help="image files or folders")
+    s.add_argument("-o", "--out", "--savedir", required=True, help="output folder")
+    s.add_argument("--model", default="default", help="model folder, .safetensors file, or 'default'")
+    s.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    s.add_argument("--tile", type=int, default=512, help="tile size for sliding-window inference")
+    s.add_argument("--batch", type=int, default=4, help="tiles per forward pass")
+    s.add_argument("--tta", action="store_true", help="average over flips (3x slower)")
+    s.add_argument("--min-size", type=int, default=15, help="drop objects smaller than this (pixels)")
+    s.add_argument("-q", "--quiet", action="store_true")
+    s.set_defaults(func=_segment)
+
+    e = sub.add_parser("evaluate", help="SEG, DET, AP@0.5, F1@0.5 of predictions against ground truth")
+    e.add_argument("gt", help="ground-truth label file or folder")
+    e.add_argument("pred", help="predicted label file or folder (same names, or CTC maskNNN for man_segNNN)")
+    e.add_argument("--json", action="store_true", help="print JSON")
+    e.set_defaults(func=_evaluate)
+
+    t = sub.add_parser("train", help="train a model from a YAML config (resumes when interrupted)")
+    t.add_argument("config")
+    t.add_argument("--out", help="run folder (overrides the config)")
+    t.add_argument("--steps", type=int, help="total optimizer steps (overrides the config)")
+    t.add_argument("--device", help="auto, cpu or cuda (overrides the config)")
+    t.set_defaults(func=_train)
+
+    d = sub.add_parser("datasets", help="public training datasets: list, download")
+    d.add_argument("action", choices=["list", "download"])
+    d.add_argument("names", nargs="*", help="dataset names (see 'list')")
+    d.add_argument("--dest", default="data", help="folder to unpack into")
+    d.add_argument("--url", help="download from this URL instead (a mirror or a local file:// archive)")
+    d.add_argument("--force", action="store_true", help="download again even if present")
+    d.set_defaults(func=_datasets)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CellsegError as e:
+        print(f"cellseg: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cellseg: cancelled", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""`cellseg segment` and the Segmenter on 2-D, RGB, multi-frame, 8/16-bit and float inputs."""
+
+import numpy as np
+import pytest
+import tifffile
+
+from cellseg.cli import main
+from cellseg.inference import Segmenter, tiles_per_frame
+from cellseg.io import read_image
+
+
+def run(*args):
+    return main([str(a) for a in args])
+
+
+def test_segment_files_of_every_kind(tmp_path, tiny_model_dir, blobs):
+    img, _ = blobs
+    src = tmp_path / "in"
+    src.mkdir()
+    tifffile.imwrite(src / "gray8.tif", img.astype(np.uint8))
+    tifffile.imwrite(src / "gray16.tif", (img * 100).astype(np.uint16))
+    tifffile.imwrite(src / "float.tif", img / 255)
+    tifffile.imwrite(src / "rgb.tif", np.stack([img] * 3, -1).astype(np.uint8))
+    stack = np.stack([img, img[::-1], img[:, ::-1]]).astype(np.uint16)
+    tifffile.imwrite(src / "stack.tif", stack, photometric="minisblack", metadata={"axes": "TYX"})
+    import imageio.v3 as iio
+
+    iio.imwrite(src / "photo.png", img.astype(np.uint8))
+    out = tmp_path / "out"
+    assert run("segment", src, "-o", out, "--model", tiny_model_dir, "--tile", 64, "--batch", 2, "-q") == 0
+    for stem in ("gray8", "gray16", "float", "rgb", "photo"):
+        lab = tifffile.imread(out / f"{stem}.tif")
+        assert lab.shape == img.shape and lab.dtype == np.uint16, stem
+    stack = tifffile.imread(out / "stack.tif")
+    assert stack.shape == (3, *img.shape) and stack.dtype == np.uint16
+    assert not list(out.glob(".*")), "temp files left behind"
+
+
+def test_tiling_blends_and_matches_whole_image(tiny_model_dir, blobs):
+    img, _ = blobs
+    whole = Segmenter(tiny_model_dir, device="cpu", tile=512)
+    tiled = Segmenter(tiny_model_dir, device="cpu", tile=64, overlap=0.5, batch=3)
+    seen = []
+    p_tiled = tiled.probabilities(img, progress=lambda d, t: seen.append((d, t)))
+    p_whole = whole.probabilities(img)
+    assert p_tiled.shape == (3, *img.shape)
+    np.testing.assert_allclose(p_tiled.sum(0), 1, atol=1e-4)
+    # tiles see less context, but blended probabilities stay close to the whole-image ones
+    assert np.abs(p_tiled - p_whole).mean() < 0.1
+    assert seen[-1][0] == seen[-1][1] == tiled.count_steps(img[None])
+    assert tiles_per_frame((96, 120), 64, 0.5) == 2 * 3
+
+
+def test_tta_and_device_choice(tiny_model_dir, blobs):
+    img, _ = blobs
+    seg = Segmenter(tiny_model_dir, device="auto", tta=True)
+    assert seg.device.type in ("cpu", "cuda")
+    assert seg.segment(img).shape == img.shape
+    if not __import__("torch").cuda.is_available():
+        with pytest.raises(Exception, match="CUDA"):
+            Segmenter(tiny_model_dir, device="cuda")
+
+
+def test_rgb_is_luminance():
+    rgb = np.zeros((16, 16, 3), np.uint8)
+    rgb[..., 1] = 100
+    frames = read_image_from_array(rgb)
+    assert frames.shape == (1, 16, 16) and np.allclose(frames, 58.7)
+
+
+def read_image_from_array(arr):
+    from cellseg.io import as_frames
+
+    return as_frames(arr)
+
+
+def test_default_model_ships_and_loads():
+    from cellseg.modelfile import DEFAULT_MODEL, load_model
+
+    weights = DEFAULT_MODEL / "model.safetensors"
+    assert weights.is_file(), "the default model must ship inside the package"
+    assert weights.stat().st_size <= 25 * 2**20
+    model, meta = load_model("default")
+    assert meta["format"] == "cellseg-model" and "training" in meta

@@ -1,0 +1,82 @@
+"""Labels -> 3-class targets -> labels must give the instances back, on real annotations."""
+
+import glob
+
+import numpy as np
+import pytest
+
+from cellseg.io import read_labels
+from cellseg.metrics import evaluate_pair, pool
+from cellseg.postprocess import classes_to_labels, fill_holes, probabilities_to_labels
+from cellseg.targets import BACKGROUND, BOUNDARY, INTERIOR, labels_to_classes
+
+from .conftest import data_path
+
+LABEL_SETS = {
+    "Fluo-N2DH-GOWT1": "ctc/Fluo-N2DH-GOWT1/0*_GT/SEG/*.tif",
+    "Fluo-C2DL-MSC": "ctc/Fluo-C2DL-MSC/0*_GT/SEG/*.tif",
+    "Fluo-N2DH-SIM+": "ctc/Fluo-N2DH-SIM+/01_GT/SEG/*.tif",
+    "Fluo-N2DL-HeLa-gold": "ctc/Fluo-N2DL-HeLa/01_GT/SEG/*.tif",
+    "Fluo-N2DL-HeLa-err": "ctc/Fluo-N2DL-HeLa/02_ERR_SEG/*.tif",
+    "ecoli-trpL-phc": "folders/ecoli-trpL-phc/labels/*.tif",
+    "dsb2018-stage1-test": "folders/dsb2018-stage1-test/labels/*.tif",
+}
+
+
+@pytest.mark.parametrize("name", LABEL_SETS)
+def test_roundtrip_on_real_labels(name):
+    root = data_path()
+    files = sorted(glob.glob(str(root / LABEL_SETS[name])))[::2]
+    assert files, f"no label files for {name}"
+    results = []
+    for f in files:
+        lab = read_labels(f)
+        out = classes_to_labels(labels_to_classes(lab), min_size=0)
+        assert out.dtype == np.uint16
+        results.append(evaluate_pair(lab, out))
+    scores = pool(results)
+    assert scores["SEG"] >= 0.95, (name, scores)
+    assert scores["DET"] >= 0.95, (name, scores)
+
+
+def test_touching_cells_are_separated_by_a_seam():
+    lab = np.zeros((40, 60), np.uint16)
+    lab[10:30, 10:30] = 1
+    lab[10:30, 30:50] = 2  # touches cell 1 along a vertical line
+    cls = labels_to_classes(lab)
+    assert set(np.unique(cls)) == {BACKGROUND, INTERIOR, BOUNDARY}
+    assert (cls[15:25, 29] == BOUNDARY).all() and (cls[15:25, 30] == BOUNDARY).all()
+    assert (cls[8, 10:50] == BOUNDARY).all()  # the band outside the cells
+    assert (cls[20, 15:28] == INTERIOR).all()
+    out = classes_to_labels(cls, min_size=0)
+    assert out.max() == 2
+    assert evaluate_pair(lab, out)["SEG"] == 1.0
+
+
+def test_small_objects_removed_holes_filled_labels_sequential():
+    cls = np.zeros((50, 50), np.uint8)
+    cls[5:25, 5:25] = INTERIOR
+    cls[12:16, 12:16] = BACKGROUND  # hole
+    cls[40:42, 40:42] = INTERIOR  # 4-pixel speck
+    cls[30:45, 5:20] = INTERIOR
+    out = classes_to_labels(cls, min_size=10)
+    assert out.dtype == np.uint16
+    assert sorted(np.unique(out)) == [0, 1, 2]
+    assert out[13, 13] == out[6, 6] != 0
+    assert out[41, 41] == 0
+
+
+def test_fill_holes_leaves_gaps_between_two_cells():
+    lab = np.zeros((20, 20), np.int32)
+    lab[2:18, 2:10] = 1
+    lab[2:18, 11:18] = 2
+    lab[5, 5] = 0
+    out = fill_holes(lab)
+    assert out[5, 5] == 1 and (out[2:18, 10] == 0).all()
+
+
+def test_probabilities_argmax():
+    probs = np.zeros((3, 30, 30), np.float32)
+    probs[0] = 0.5
+    probs[1, 5:20, 5:20] = 0.9
+    assert probabilities_to_labels(probs).max() == 1
