@@ -86,10 +86,13 @@ def read_sequence(dataset_dir: str | Path, seq: str, source: str = "auto",
     if source not in SOURCES:
         raise ValueError(f"source must be one of {list(SOURCES)} or auto, not {source!r}")
     quality = SOURCES[source][2]
+    files = label_files(dataset_dir, seq, source)
+    if not files:
+        raise InputError(dataset_dir / SOURCES[source][0].format(seq=seq), f"no {source} labels for sequence {seq}")
     raws = raw_frames(seq_dir)
     tra_dir = dataset_dir / f"{seq}_GT" / "TRA"
     samples = []
-    for idx, lab_path in label_files(dataset_dir, seq, source).items():
+    for idx, lab_path in files.items():
         if frames is not None and idx not in frames:
             continue
         if idx not in raws:

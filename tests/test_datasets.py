@@ -1,0 +1,125 @@
+"""Readers for CTC sequences (gold, silver, ERR_SEG; sparse frames) and image/label folders; registry."""
+
+import io
+import zipfile
+
+import numpy as np
+import pytest
+
+from cellseg.cli import main
+from cellseg.datasets import read_folder, read_sequence, registry
+from cellseg.datasets.ctc import sparse_ignore
+from cellseg.errors import CellsegError, InputError
+
+from .conftest import data_path
+
+
+def test_sparse_gold_frames_ignore_unlabelled_cells():
+    gowt1 = data_path("ctc/Fluo-N2DH-GOWT1")
+    samples = {s.name.split("/")[-1]: s for s in read_sequence(gowt1, "01", "gold")}
+    assert len(samples) == 30
+    sparse = samples["t002"]  # 2 labelled cells of 23
+    assert len(np.unique(sparse.labels)) - 1 == 2
+    assert sparse.ignore is not None and sparse.ignore.sum() > 20 * 1000
+    assert not (sparse.ignore & (sparse.labels > 0)).any()
+    for full in ("t021", "t031", "t033", "t039"):  # fully annotated per the data README
+        assert samples[full].complete, full
+    assert sparse.image.dtype == np.float32 and sparse.image.shape == sparse.labels.shape
+
+
+def test_ignore_region_covers_each_unmatched_marker():
+    labels = np.zeros((60, 60), np.int32)
+    labels[5:15, 5:15] = 1
+    markers = np.zeros_like(labels)
+    markers[8:12, 8:12] = 1  # matched
+    markers[40:44, 40:44] = 2  # nobody labelled this cell
+    ign = sparse_ignore(labels, markers)
+    assert ign[42, 42] and ign[38, 42] and not ign[10, 10] and not ign[25, 25]
+    assert sparse_ignore(labels, np.where(markers == 1, 1, 0)) is None
+
+
+def test_error_masks_and_gold_of_hela():
+    hela = data_path("ctc/Fluo-N2DL-HeLa")
+    err = read_sequence(hela, "02", "error")
+    assert len(err) == 20 and all(s.quality == "error" for s in err)
+    gold = read_sequence(hela, "01", "auto")
+    assert [s.name for s in gold] == [f"Fluo-N2DL-HeLa/01/t{i:03d}" for i in (13, 52, 75, 79)]
+    assert all(s.quality == "gold" for s in gold)
+    with pytest.raises(InputError, match="no gold labels for sequence 02"):
+        read_sequence(hela, "02", "gold")
+
+
+
+
+def test_sequence_without_labels(tmp_path):
+    (tmp_path / "Fluo-Test" / "02").mkdir(parents=True)
+    with pytest.raises(InputError, match="no labels for sequence 02"):
+        read_sequence(tmp_path / "Fluo-Test", "02")
+    with pytest.raises(InputError, match="sequence folder not found"):
+        read_sequence(tmp_path / "Fluo-Test", "01")
+
+
+def test_silver_truth_layout(tmp_path):
+    import tifffile
+
+    ds = tmp_path / "Fluo-Test"
+    (ds / "01").mkdir(parents=True)
+    (ds / "01_ST" / "SEG").mkdir(parents=True)
+    img = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    lab = np.zeros((32, 32), np.uint16)
+    lab[4:12, 4:12] = 1
+    tifffile.imwrite(ds / "01" / "t000.tif", img)
+    tifffile.imwrite(ds / "01_ST" / "SEG" / "man_seg000.tif", lab)
+    (s,) = read_sequence(ds, "01")
+    assert s.quality == "silver" and s.labels.max() == 1
+
+
+def test_image_label_folders():
+    root = data_path("folders/dsb2018-stage1-test")
+    samples = read_folder(root)
+    assert len(samples) == 65
+    assert all(s.image.ndim == 2 and s.labels.shape == s.image.shape for s in samples)  # RGB -> luminance
+    ecoli = read_folder(data_path("folders/ecoli-trpL-phc"))
+    assert len(ecoli) == 20 and ecoli[0].dataset == "ecoli-trpL-phc"
+
+
+def _zip_dataset(tmp_path, name):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr(f"{name}/01/t000.tif", b"fake")
+        z.writestr(f"{name}/01_GT/SEG/man_seg000.tif", b"fake")
+    path = tmp_path / f"{name}.zip"
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+def test_registry_lists_and_downloads_offline(tmp_path, capsys):
+    assert main(["datasets", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "Fluo-N2DH-GOWT1" in listed and "celltrackingchallenge" in listed
+    assert len(registry.DATASETS) >= 10
+    archive = _zip_dataset(tmp_path, "DIC-C2DH-HeLa")
+    dest = tmp_path / "data"
+    assert main(["datasets", "download", "DIC-C2DH-HeLa", "--dest", str(dest), "--url", archive.as_uri()]) == 0
+    assert (dest / "DIC-C2DH-HeLa" / "01_GT" / "SEG" / "man_seg000.tif").is_file()
+    assert [p.name for p in dest.iterdir()] == ["DIC-C2DH-HeLa"]  # no temp files left
+
+
+def test_registry_rejects_bad_archives(tmp_path):
+    bad = tmp_path / "bad.zip"
+    bad.write_text("not a zip")
+    with pytest.raises(CellsegError, match="not a zip"):
+        registry.download("PhC-C2DH-U373", tmp_path / "d", url=bad.as_uri())
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("../evil.txt", b"x")
+    evil = tmp_path / "evil.zip"
+    evil.write_bytes(buf.getvalue())
+    with pytest.raises(CellsegError, match="unsafe path"):
+        registry.download("PhC-C2DH-U373", tmp_path / "d", url=evil.as_uri())
+    assert not (tmp_path / "evil.txt").exists()
+    assert not (tmp_path / "d" / "PhC-C2DH-U373").exists()
+    with pytest.raises(CellsegError, match="download failed"):
+        registry.download("PhC-C2DH-U373", tmp_path / "d", url=(tmp_path / "nope.zip").as_uri())
+    with pytest.raises(CellsegError, match="unknown dataset"):
+        registry.download("Nope", tmp_path)

@@ -1,0 +1,104 @@
+"""The balanced multi-dataset step, loss, schedule, and `cellseg train` with interruption and resume."""
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from cellseg.cli import main
+from cellseg.targets import IGNORE
+from cellseg.training.losses import SegLoss
+from cellseg.training.trainer import TrainConfig, Trainer, lr_factor
+
+from .conftest import data_path
+
+
+def test_warmup_then_cosine():
+    f = [lr_factor(s, 10, 110) for s in range(110)]
+    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
+    assert f[10] == pytest.approx(1.0) and f[60] == pytest.approx(0.505, abs=0.01)
+    assert f[-1] == pytest.approx(0.01, abs=0.002)
+    assert all(a >= b for a, b in zip(f[10:], f[11:]))
+
+
+def test_loss_ignores_unknown_pixels_and_weights_classes():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 16, 16, requires_grad=True)
+    target = torch.randint(0, 3, (2, 16, 16))
+    target[:, :8] = IGNORE
+    SegLoss()(logits, target).backward()
+    assert logits.grad[:, :, :8].abs().max() == 0  # ignored pixels teach nothing
+    assert logits.grad[:, :, 8:].abs().max() > 0
+    t = torch.full((1, 4, 4), 2)
+    lg = torch.zeros(1, 3, 4, 4)
+    plain, weighted = SegLoss(None, 0.0)(lg, t), SegLoss((1, 5, 10), 0.0)(lg, t)
+    assert plain == pytest.approx(weighted)  # a single class: weights cancel in the mean...
+    t[0, 0, 0] = 0
+    assert SegLoss((1, 5, 10), 0.0)(lg, t) == pytest.approx(SegLoss(None, 0.0)(lg, t))  # ...uniform logits too
+    lg[:, 2] = 2.0  # confident boundary everywhere: background pixel costs more, weighted less
+    assert SegLoss((1, 5, 10), 0.0)(lg, t) < SegLoss(None, 0.0)(lg, t)
+
+
+def tiny_config(tmp_path, steps, **kw):
+    root = data_path()
+    cfg = {
+        "data_root": str(root), "out": str(tmp_path / "run"), "steps": steps, "batch": 1, "crop": 256,
+        "warmup": 1, "val_every": 2, "val_max_frames": 1, "save_every": 1, "workers": 0, "device": "cpu",
+        "model": {"encoder": "resnet18", "encoder_depth": 3, "decoder_channels": [16, 16, 8]},
+        "datasets": [
+            {"name": "ecoli", "kind": "folder", "path": "folders/ecoli-trpL-phc", "val_every": 10},
+            {"name": "sim", "kind": "ctc", "path": "ctc/Fluo-N2DH-SIM+",
+             "train": [{"seq": "01", "frames": "0-2"}], "val": [{"seq": "01", "frames": [60]}]},
+        ],
+        **kw,
+    }
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_balanced_step_draws_one_batch_from_every_dataset(tmp_path):
+    trainer = Trainer(TrainConfig.from_yaml(tiny_config(tmp_path, 1)))
+    calls = {"a": 0, "b": 0, "c": 0}
+
+    def loader(name):
+        while True:
+            calls[name] += 1
+            yield torch.randn(2, 1, 64, 64), torch.randint(0, 3, (2, 64, 64))
+
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    losses = trainer.train_step({n: loader(n) for n in calls})
+    assert calls == {"a": 1, "b": 1, "c": 1}
+    assert set(losses) == set(calls) and all(np.isfinite(v) for v in losses.values())
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters()))
+
+
+def test_train_interrupt_and_resume(tmp_path, monkeypatch, capsys):
+    cfg = tiny_config(tmp_path, 4)
+    original = Trainer.train_step
+
+    def stop_after_two(self, loaders):
+        out = original(self, loaders)
+        if self.step == 1:  # the step being taken is the 2nd: ask to stop, as SIGINT would
+            self._request_stop(2, None)
+        return out
+
+    monkeypatch.setattr(Trainer, "train_step", stop_after_two)
+    assert main(["train", str(cfg)]) == 0
+    assert "resume" in capsys.readouterr().out
+    run = tmp_path / "run"
+    assert (run / "last" / "model.safetensors").is_file() and (run / "state.pt").is_file()
+    monkeypatch.setattr(Trainer, "train_step", original)
+    assert main(["train", str(cfg)]) == 0
+    assert "resumed from" in capsys.readouterr().out
+    rows = list(csv.DictReader(open(run / "log.csv")))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]  # no step lost, none repeated
+    assert {"ecoli", "sim"} <= set(rows[0]) and rows[1]["val_seg"] != ""
+    assert (run / "best" / "config.json").is_file()
+    from cellseg.modelfile import load_model
+
+    _, meta = load_model(run / "best")
+    assert meta["training"]["datasets"] == {"ecoli": 18, "sim": 3}
+    assert 0.0 <= meta["training"]["best_val_seg"] <= 1.0
