@@ -82,3 +82,28 @@ def test_default_model_ships_and_loads():
     assert weights.stat().st_size <= 25 * 2**20
     model, meta = load_model("default")
     assert meta["format"] == "cellseg-model" and "training" in meta
+
+
+def test_evaluate_cli_on_real_ctc_folder(tmp_path, capsys):
+    import json
+
+    from cellseg.baseline import otsu_watershed
+    from cellseg.io import read_labels, write_labels
+
+    from .conftest import data_path
+
+    seq = data_path("ctc/Fluo-N2DL-HeLa/01")
+    gt = seq.parent / "01_GT" / "SEG"
+    res = tmp_path / "01_RES"
+    res.mkdir()
+    for f in sorted(gt.glob("man_seg*.tif")):
+        write_labels(res / f"mask{f.stem[7:]}.tif", otsu_watershed(read_image(seq / f"t{f.stem[7:]}.tif")[0]))
+    assert main(["evaluate", str(gt), str(res), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["images"]) == {"man_seg013.tif", "man_seg052.tif", "man_seg075.tif", "man_seg079.tif"}
+    assert 0.2 < report["overall"]["SEG"] < 0.95 and report["overall"]["n_ref"] == 859
+    # a perfect prediction scores 1 everywhere
+    assert main(["evaluate", str(gt / "man_seg013.tif"), str(gt / "man_seg013.tif")]) == 0
+    assert "OVERALL" in capsys.readouterr().out
+    assert main(["evaluate", str(gt), str(tmp_path)]) == 2  # no predictions there
+    assert "no prediction for" in capsys.readouterr().err

@@ -1,0 +1,55 @@
+"""Model card figures: validation SEG / DET / AP50 per dataset for a model and the classical baseline.
+
+    python -m cellseg.training.report training/configs/universal_cpu.yaml --model default
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from cellseg.baseline import otsu_watershed
+from cellseg.inference import Segmenter
+
+from .data import load_split, resolve_root
+from .trainer import TrainConfig
+from .validate import validate
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("config")
+    p.add_argument("--model", default="default")
+    p.add_argument("--max-frames", type=int, default=None, help="per dataset (default: all validation frames)")
+    p.add_argument("--json", help="also write the figures here")
+    args = p.parse_args(argv)
+    cfg = TrainConfig.from_yaml(args.config)
+    root = resolve_root(cfg.data_root)
+    val_sets = {}
+    for spec in cfg.datasets:
+        _, val = load_split(spec, root)
+        if val:
+            val_sets[spec["name"]] = val
+    t0 = time.time()
+    model = validate(Segmenter(args.model, device="auto"), val_sets, args.max_frames)
+    t1 = time.time()
+    base = validate(otsu_watershed, val_sets, args.max_frames)
+    print(f"| dataset | frames | objects | model SEG | baseline SEG | model DET | baseline DET | model AP50 | baseline AP50 |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name in val_sets:
+        m, b = model[name], base[name]
+        print(f"| {name} | {m['frames']} | {m['n_ref']} | **{m['SEG']:.3f}** | {b['SEG']:.3f} | {m['DET']:.3f} | "
+              f"{b['DET']:.3f} | {m['AP50']:.3f} | {b['AP50']:.3f} |")
+    mean = lambda d: sum(v["SEG"] for v in d.values()) / len(d)  # noqa: E731
+    print(f"| mean | | | **{mean(model):.3f}** | {mean(base):.3f} | | | | |")
+    print(f"model inference + post-processing: {t1 - t0:.0f} s for all validation frames")
+    out = {"model": model, "baseline": base}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=1)
+    return out
+
+
+if __name__ == "__main__":
+    main()
