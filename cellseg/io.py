@@ -7,12 +7,11 @@ an :class:`InputError` naming the file. ``write_labels`` writes atomically (temp
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_write
 from .errors import InputError
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
@@ -56,7 +55,10 @@ def _load_raw(path: Path) -> np.ndarray:
     if suffix in (".png", ".jpg", ".jpeg"):
         import imageio.v3 as iio
 
-        return np.asarray(iio.imread(path))
+        arr = np.asarray(iio.imread(path))
+        if arr.ndim == 3 and arr.shape[-1] == 2:  # gray + alpha
+            arr = arr[..., 0]
+        return arr
     raise InputError(path, f"unsupported file type {suffix!r}; use one of {', '.join(IMAGE_SUFFIXES)}")
 
 
@@ -134,12 +136,6 @@ def write_labels(path: str | Path, labels: np.ndarray) -> Path:
     labels = np.asarray(labels)
     if labels.size and labels.max() > np.iinfo(np.uint16).max:
         raise ValueError(f"{path}: {labels.max()} labels do not fit uint16")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.tif", dir=path.parent)
-    os.close(fd)
-    try:
-        tifffile.imwrite(tmp, labels.astype(np.uint16), compression="zlib")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: tifffile.imwrite(tmp, labels.astype(np.uint16), compression="zlib"),
+                 suffix=".tif")
     return path

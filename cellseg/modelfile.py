@@ -7,12 +7,11 @@ file with ``NAME.json`` beside it. The shipped default model is ``cellseg/models
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from .atomic import atomic_write
 from .errors import ModelFileError
 from .model import CellUNet, ModelConfig, build_model
 
@@ -90,17 +89,7 @@ def save_model(model: CellUNet, folder: str | Path, half: bool = True, **info) -
             "normalization": {"kind": "percentile", "low": 1.0, "high": 99.8},
             "input": {"rgb": "luminance (ITU-R 601)"}, **info}
     meta["model"]["encoder_weights"] = None
-    _atomic(folder / "model.safetensors", lambda tmp: save_file(state, tmp))
-    _atomic(folder / "config.json", lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
+    atomic_write(folder / "model.safetensors", lambda tmp: save_file(state, tmp))
+    atomic_write(folder / "config.json", lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
     return folder
 
-
-def _atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

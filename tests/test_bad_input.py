@@ -107,3 +107,16 @@ def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         cio.write_labels(tmp_path / "x.tif", np.ones((4, 4), np.uint16))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_outputs_are_readable_by_others(tmp_path):
+    import os
+
+    import cellseg.io as cio
+
+    old = os.umask(0o022)
+    try:
+        p = cio.write_labels(tmp_path / "x.tif", np.ones((4, 4), np.uint16))
+    finally:
+        os.umask(old)
+    assert oct(p.stat().st_mode & 0o777) == oct(0o644)
