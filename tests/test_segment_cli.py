@@ -107,3 +107,13 @@ def test_evaluate_cli_on_real_ctc_folder(tmp_path, capsys):
     assert "OVERALL" in capsys.readouterr().out
     assert main(["evaluate", str(gt), str(tmp_path)]) == 2  # no predictions there
     assert "no prediction for" in capsys.readouterr().err
+
+
+def test_ctc_masks_names(tmp_path):
+    from cellseg.ctc import mask_name, write_ctc_masks
+
+    assert mask_name(7, 92) == "mask007.tif" and mask_name(7, 1000) == "mask0007.tif"
+    paths = write_ctc_masks(tmp_path / "RES", np.ones((3, 8, 8), np.uint16))
+    assert [p.name for p in paths] == ["mask000.tif", "mask001.tif", "mask002.tif"]
+    with pytest.raises(ValueError, match="2-D or"):
+        write_ctc_masks(tmp_path / "RES", np.ones((2, 2, 8, 8), np.uint16))
