@@ -122,6 +122,55 @@ def _datasets(args) -> int:
     return 0
 
 
+def _ctc_segment(args) -> int:
+    from tqdm import tqdm
+
+    from .ctc_run import segment_sequence
+    from .inference import Segmenter
+
+    bars: dict = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if args.quiet:
+            return
+        if stage not in bars:
+            bars[stage] = tqdm(total=total, desc=stage, unit="frame")
+        bars[stage].update(done - bars[stage].n)
+        if done == total:
+            bars[stage].close()
+
+    seg = Segmenter(args.model, device=args.device, tile=args.tile, batch=args.batch, tta=args.tta)
+    res = segment_sequence(args.dataset_dir, args.seq, seg, track=args.track, overwrite=args.overwrite,
+                           progress=progress)
+    print(f"wrote {res}", file=sys.stderr)
+    return 0
+
+
+def _ctc_evaluate(args) -> int:
+    from .ctc_evaluate import evaluate_sequence
+
+    r = evaluate_sequence(args.dataset_dir, args.seq)
+    if args.json:
+        print(json.dumps(r, indent=1))
+        return 0
+    theirs = r.get("ctcmetrics", {})
+    print(f"{r['sequence']}: {r.get('seg_frames', 0)} SEG frames, {r.get('seg_objects', 0)} objects")
+    print(f"{'measure':<8}{'cellseg':>10}{'py-ctcmetrics':>16}")
+    for k in ("SEG", "DET", "TRA", "OP_CSB", "OP_CTB"):
+        ours = r.get(k)
+        print(f"{k:<8}{'' if ours is None else f'{ours:.4f}':>10}"
+              f"{'' if theirs.get(k) is None else f'{theirs[k]:.4f}':>16}")
+    return 0
+
+
+def _ctc_package(args) -> int:
+    from .ctc_package import package
+
+    sw = package(args.output, args.dataset, args.model, wheelhouse=args.wheelhouse, wheel=not args.no_wheel)
+    print(f"wrote {sw}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cellseg", description="Universal cell instance segmentation.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -152,6 +201,33 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int, help="total optimizer steps (overrides the config)")
     t.add_argument("--device", help="auto, cpu or cuda (overrides the config)")
     t.set_defaults(func=_train)
+
+    c = sub.add_parser("ctc", help="Cell Tracking Challenge: segment (+track) sequences, evaluate, package")
+    csub = c.add_subparsers(dest="ctc_command", required=True)
+    cs = csub.add_parser("segment", help="write DATASET_DIR/<seq>_RES/maskNNN.tif for every raw frame")
+    cs.add_argument("dataset_dir")
+    cs.add_argument("--seq", required=True, help="sequence, e.g. 01")
+    cs.add_argument("--track", action="store_true", help="link cells over time; write res_track.txt")
+    cs.add_argument("--overwrite", action="store_true", help="segment frames whose mask already exists")
+    cs.add_argument("--model", default="default")
+    cs.add_argument("--device", default="auto")
+    cs.add_argument("--tile", type=int, default=512)
+    cs.add_argument("--batch", type=int, default=4)
+    cs.add_argument("--tta", action="store_true")
+    cs.add_argument("-q", "--quiet", action="store_true")
+    cs.set_defaults(func=_ctc_segment)
+    ce = csub.add_parser("evaluate", help="SEG, DET, TRA, OP_CSB, OP_CTB against <seq>_GT")
+    ce.add_argument("dataset_dir")
+    ce.add_argument("--seq", required=True)
+    ce.add_argument("--json", action="store_true")
+    ce.set_defaults(func=_ctc_evaluate)
+    cp = csub.add_parser("package", help="build a submission tree OUTPUT/SW")
+    cp.add_argument("output")
+    cp.add_argument("--dataset", required=True, help="CTC dataset name, e.g. Fluo-N2DH-GOWT1")
+    cp.add_argument("--model", default="default")
+    cp.add_argument("--wheelhouse", help="folder of dependency wheels to include for offline setup")
+    cp.add_argument("--no-wheel", action="store_true", help="do not build the cellseg wheel into SW/wheels")
+    cp.set_defaults(func=_ctc_package)
 
     d = sub.add_parser("datasets", help="public training datasets: list, download")
     d.add_argument("action", choices=["list", "download"])

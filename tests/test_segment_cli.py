@@ -117,3 +117,12 @@ def test_ctc_masks_names(tmp_path):
     assert [p.name for p in paths] == ["mask000.tif", "mask001.tif", "mask002.tif"]
     with pytest.raises(ValueError, match="2-D or"):
         write_ctc_masks(tmp_path / "RES", np.ones((2, 2, 8, 8), np.uint16))
+
+
+def test_core_install_pulls_no_qt():
+    from importlib.metadata import requires
+
+    core = [r for r in requires("cellseg") if "extra ==" not in r]
+    assert core and not [r for r in core if any(q in r.lower() for q in ("napari", "qt", "magicgui"))]
+    napari_extra = [r for r in requires("cellseg") if 'extra == "napari"' in r]
+    assert any(r.startswith("napari") for r in napari_extra)
