@@ -26,7 +26,8 @@ def find_images(inputs: list[str | Path]) -> tuple[list[Path], list[InputError]]
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            files = sorted(f for f in p.iterdir()
+                           if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."))
             if not files:
                 errors.append(InputError(p, f"folder holds no images ({', '.join(IMAGE_SUFFIXES)})"))
             found.extend(files)
