@@ -94,10 +94,11 @@ def _evaluate(args) -> int:
 
 
 def _prediction_for(gt_file: Path, pred_dir: Path) -> Path | None:
-    """Prediction with the same name, or a CTC mask for a man_seg file (man_seg012 -> mask012)."""
+    """Prediction with the same name, or for a CTC man_segNNN file the CTC mask (maskNNN) or the
+    output of ``cellseg segment`` on the raw frame (tNNN)."""
     candidates = [pred_dir / gt_file.name, pred_dir / f"{gt_file.stem}.tif"]
     if gt_file.stem.startswith("man_seg"):
-        candidates.append(pred_dir / f"mask{gt_file.stem[7:]}.tif")
+        candidates += [pred_dir / f"mask{gt_file.stem[7:]}.tif", pred_dir / f"t{gt_file.stem[7:]}.tif"]
     return next((c for c in candidates if c.is_file()), None)
 
 
@@ -191,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="SEG, DET, AP@0.5, F1@0.5 of predictions against ground truth")
     e.add_argument("gt", help="ground-truth label file or folder")
-    e.add_argument("pred", help="predicted label file or folder (same names, or CTC maskNNN for man_segNNN)")
+    e.add_argument("pred", help="predicted label file or folder (same names; for man_segNNN also maskNNN or tNNN)")
     e.add_argument("--json", action="store_true", help="print JSON")
     e.set_defaults(func=_evaluate)
 

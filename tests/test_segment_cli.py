@@ -102,6 +102,11 @@ def test_evaluate_cli_on_real_ctc_folder(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert set(report["images"]) == {"man_seg013.tif", "man_seg052.tif", "man_seg075.tif", "man_seg079.tif"}
     assert 0.2 < report["overall"]["SEG"] < 0.95 and report["overall"]["n_ref"] == 859
+    # the outputs of `cellseg segment` on the raw frames (tNNN.tif) pair with man_segNNN too
+    for f in res.iterdir():
+        f.rename(res / f"t{f.stem[4:]}.tif")
+    assert main(["evaluate", str(gt), str(res), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["overall"]["n_ref"] == 859
     # a perfect prediction scores 1 everywhere
     assert main(["evaluate", str(gt / "man_seg013.tif"), str(gt / "man_seg013.tif")]) == 0
     assert "OVERALL" in capsys.readouterr().out
