@@ -11,7 +11,6 @@ from .errors import CellsegError, InputError
 
 
 def _segment(args) -> int:
-    import numpy as np
     from tqdm import tqdm
 
     from .inference import Segmenter

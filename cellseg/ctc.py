@@ -33,6 +33,18 @@ def write_ctc_masks(folder: str | Path, labels: np.ndarray) -> list[Path]:
     return [write_labels(folder / mask_name(t, len(labels)), frame) for t, frame in enumerate(labels)]
 
 
+def numbered_files(folder: str | Path, prefix: str, suffix: str = r"\.tif") -> dict[int, Path]:
+    """Files named ``<prefix>NNN<suffix>`` in ``folder``, by number (empty if the folder is missing)."""
+    folder = Path(folder)
+    found = {}
+    if folder.is_dir():
+        for f in folder.iterdir():
+            m = re.fullmatch(re.escape(prefix) + r"(\d+)" + suffix, f.name)
+            if m:
+                found[int(m.group(1))] = f
+    return found
+
+
 def write_tracks(folder: str | Path, text: str) -> Path:
     return atomic_write(Path(folder) / "res_track.txt", lambda tmp: Path(tmp).write_text(text))
 
@@ -45,11 +57,7 @@ def sequence_frames(seq_dir: str | Path) -> list[Path]:
     seq_dir = Path(seq_dir)
     if not seq_dir.is_dir():
         raise InputError(seq_dir, "sequence folder not found")
-    found = {}
-    for f in seq_dir.iterdir():
-        m = re.fullmatch(r"t(\d+)\.tiff?", f.name)
-        if m:
-            found[int(m.group(1))] = f
+    found = numbered_files(seq_dir, "t", r"\.tiff?")
     if not found:
         raise InputError(seq_dir, "no frames named tNNN.tif")
     missing = sorted(set(range(max(found) + 1)) - set(found))

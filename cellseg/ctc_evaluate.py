@@ -9,27 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import io
-import re
 import warnings
 from pathlib import Path
 
+from .ctc import numbered_files
 from .errors import InputError
 from .io import read_labels
 from .metrics import evaluate_pair, pool
-
-
-def _gt_files(folder: Path, prefix: str) -> dict[int, Path]:
-    out = {}
-    if folder.is_dir():
-        for f in folder.iterdir():
-            m = re.fullmatch(prefix + r"(\d+)\.tif", f.name)
-            if m:
-                out[int(m.group(1))] = f
-    return out
-
-
-def _res_files(res: Path) -> dict[int, Path]:
-    return _gt_files(res, "mask")
 
 
 def evaluate_sequence(dataset_dir: str | Path, seq: str, use_ctcmetrics: bool = True) -> dict:
@@ -39,8 +25,8 @@ def evaluate_sequence(dataset_dir: str | Path, seq: str, use_ctcmetrics: bool = 
         raise InputError(gt, "ground-truth folder not found (need <seq>_GT with SEG and/or TRA)")
     if not res.is_dir():
         raise InputError(res, "result folder not found: run 'cellseg ctc segment' first")
-    masks = _res_files(res)
-    seg_gt, tra_gt = _gt_files(gt / "SEG", "man_seg"), _gt_files(gt / "TRA", "man_track")
+    masks = numbered_files(res, "mask")
+    seg_gt, tra_gt = numbered_files(gt / "SEG", "man_seg"), numbered_files(gt / "TRA", "man_track")
     if not seg_gt and not tra_gt:
         raise InputError(gt, "holds neither SEG/man_segNNN.tif nor TRA/man_trackNNN.tif")
     for t in set(seg_gt) | set(tra_gt):

@@ -9,43 +9,27 @@ must not teach "background" on cells nobody annotated.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage as ndi
 
+from cellseg.ctc import numbered_files
 from cellseg.errors import InputError
 from cellseg.io import read_image, read_labels
 
 from .sample import Sample
 
-SOURCES = {  # name -> (folder pattern, file regex, quality)
-    "gold": ("{seq}_GT/SEG", r"man_seg(\d+)\.tif$", "gold"),
-    "silver": ("{seq}_ST/SEG", r"man_seg(\d+)\.tif$", "silver"),
-    "error": ("{seq}_ERR_SEG", r"mask(\d+)\.tif$", "error"),
+SOURCES = {  # name -> (folder pattern, file prefix before the frame number, quality)
+    "gold": ("{seq}_GT/SEG", "man_seg", "gold"),
+    "silver": ("{seq}_ST/SEG", "man_seg", "silver"),
+    "error": ("{seq}_ERR_SEG", "mask", "error"),
 }
 
 
-def raw_frames(seq_dir: Path) -> dict[int, Path]:
-    frames = {}
-    for f in sorted(Path(seq_dir).glob("t*.tif")):
-        m = re.fullmatch(r"t(\d+)\.tif", f.name)
-        if m:
-            frames[int(m.group(1))] = f
-    return frames
-
-
 def label_files(dataset_dir: Path, seq: str, source: str) -> dict[int, Path]:
-    folder, pattern, _ = SOURCES[source]
-    d = Path(dataset_dir) / folder.format(seq=seq)
-    out = {}
-    if d.is_dir():
-        for f in sorted(d.iterdir()):
-            m = re.fullmatch(pattern, f.name)
-            if m:
-                out[int(m.group(1))] = f
-    return out
+    folder, prefix, _ = SOURCES[source]
+    return dict(sorted(numbered_files(Path(dataset_dir) / folder.format(seq=seq), prefix).items()))
 
 
 def available_sources(dataset_dir: Path, seq: str) -> list[str]:
@@ -89,7 +73,7 @@ def read_sequence(dataset_dir: str | Path, seq: str, source: str = "auto",
     files = label_files(dataset_dir, seq, source)
     if not files:
         raise InputError(dataset_dir / SOURCES[source][0].format(seq=seq), f"no {source} labels for sequence {seq}")
-    raws = raw_frames(seq_dir)
+    raws = numbered_files(seq_dir, "t")
     tra_dir = dataset_dir / f"{seq}_GT" / "TRA"
     samples = []
     for idx, lab_path in files.items():

@@ -68,7 +68,7 @@ def test_cross_check_with_py_ctcmetrics(tmp_path):
     """Our SEG and DET equal the challenge's own implementation on real GOWT1 / HeLa frames."""
     import tifffile
 
-    ctc_metrics = pytest.importorskip("ctc_metrics")
+    pytest.importorskip("ctc_metrics")
     from ctc_metrics.metrics import seg as ctc_seg
     from ctc_metrics.scripts.evaluate import evaluate_sequence
     from ctc_metrics.utils.representations import match

@@ -88,7 +88,7 @@ def test_evaluate_cli_on_real_ctc_folder(tmp_path, capsys):
     import json
 
     from cellseg.baseline import otsu_watershed
-    from cellseg.io import read_labels, write_labels
+    from cellseg.io import write_labels
 
     from .conftest import data_path
 

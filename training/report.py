@@ -35,7 +35,7 @@ def main(argv=None) -> dict:
     model = validate(Segmenter(args.model, device="auto"), val_sets, args.max_frames)
     t1 = time.time()
     base = validate(otsu_watershed, val_sets, args.max_frames)
-    print(f"| dataset | frames | objects | model SEG | baseline SEG | model DET | baseline DET | model AP50 | baseline AP50 |")
+    print("| dataset | frames | objects | model SEG | baseline SEG | model DET | baseline DET | model AP50 | baseline AP50 |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name in val_sets:
         m, b = model[name], base[name]
