@@ -13,6 +13,7 @@ from skimage.feature import peak_local_max
 from skimage.filters import gaussian, threshold_otsu
 from skimage.segmentation import relabel_sequential, watershed
 
+from .io import label_dtype
 from .normalize import percentile_normalize
 from .postprocess import remove_small
 
@@ -33,4 +34,5 @@ def otsu_watershed(image: np.ndarray, sigma: float = 2.0) -> np.ndarray:
     markers = np.zeros(mask.shape, np.int32)
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
     labels = watershed(-dist, markers, mask=mask)
-    return relabel_sequential(labels)[0].astype(np.uint16)
+    labels = relabel_sequential(labels)[0]
+    return labels.astype(label_dtype(int(labels.max())), copy=False)

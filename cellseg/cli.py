@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from .defaults import BATCH, MAX_PIXELS, MIN_SIZE, TILE
 from .errors import CellsegError, InputError
 
 
@@ -15,39 +16,43 @@ def _segment(args) -> int:
 
     from .inference import Segmenter
     from .io import find_images, read_image, write_labels
+    from .safety import check_no_clobber, check_writable_folder
 
     out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise CellsegError(f"{out}: cannot create output folder ({e.strerror})") from None
-    probe = out / ".cellseg-write-test"
-    try:
-        probe.touch()
-        probe.unlink()
-    except OSError as e:
-        raise CellsegError(f"{out}: output folder is not writable ({e.strerror})") from None
     files, failed = find_images(args.inputs)
+    targets = {f: out / f"{f.stem}{args.suffix}.tif" for f in files}
+    check_no_clobber(targets)  # before anything is written; exit 2 naming the input
+    check_writable_folder(out)
     seg = Segmenter(args.model, device=args.device, tile=args.tile, batch=args.batch, tta=args.tta,
                     min_size=args.min_size)
-    stems: dict[str, Path] = {}
+    stems: dict[Path, Path] = {}
     done = 0
     for path in tqdm(files, desc="images", unit="img", disable=args.quiet or len(files) < 2):
+        target = targets[path]
         try:
-            frames = read_image(path)
-            if path.stem in stems:
-                raise InputError(path, f"output name {path.stem}.tif already used by {stems[path.stem]}")
-            stems[path.stem] = path
+            if target in stems:
+                raise InputError(path, f"output name {target.name} already used by {stems[target]}")
+            stems[target] = path
+            frames = read_image(path, max_pixels=args.max_pixels, channel=args.channel, planes=args.planes)
             with tqdm(total=seg.count_steps(frames), desc=path.name, unit="tile", leave=False,
                       disable=args.quiet) as bar:
                 labels = seg.segment(frames, progress=lambda d, t: bar.update(d - bar.n))
-            write_labels(out / f"{path.stem}.tif", labels[0] if len(frames) == 1 else labels)
+            labels = labels[0] if len(frames) == 1 else labels
+            try:
+                write_labels(target, labels)
+            except OSError as e:
+                raise InputError(path, f"cannot write {target} ({e.strerror or e})") from None
             done += 1
             if not args.quiet:
-                tqdm.write(f"{path} -> {out / (path.stem + '.tif')} ({int(labels.max()) if labels.size else 0} cells)")
+                tqdm.write(f"{path} -> {target} ({int(labels.max()) if labels.size else 0} cells)")
         except InputError as e:
             failed.append(e)
-    print(f"segmented {done} of {done + len(failed)} inputs into {out}", file=sys.stderr)
+        except (KeyboardInterrupt, CellsegError):
+            raise
+        except Exception as e:  # one bad file never stops a batch
+            msg = str(e).splitlines()[0] if str(e) else ""
+            failed.append(InputError(path, f"failed ({type(e).__name__}: {msg})"))
+    print(f"segmented {done} of {done + len(failed)} inputs; labels in {out.resolve()}", file=sys.stderr)
     if failed:
         print(f"{len(failed)} input(s) failed:", file=sys.stderr)
         for e in failed:
@@ -76,7 +81,7 @@ def _evaluate(args) -> int:
         pairs = [(gt, pred)]
     rows = []
     for g, p in pairs:
-        ref, res = read_labels(g), read_labels(p)
+        ref, res = read_labels(g, args.max_pixels), read_labels(p, args.max_pixels)
         if ref.shape != res.shape:
             raise InputError(p, f"shape {res.shape} differs from ground truth {g} {ref.shape}")
         rows.append((g.name, evaluate_pair(ref, res)))
@@ -141,7 +146,7 @@ def _ctc_segment(args) -> int:
 
     seg = Segmenter(args.model, device=args.device, tile=args.tile, batch=args.batch, tta=args.tta)
     res = segment_sequence(args.dataset_dir, args.seq, seg, track=args.track, overwrite=args.overwrite,
-                           progress=progress)
+                           progress=progress, max_pixels=args.max_pixels)
     print(f"wrote {res}", file=sys.stderr)
     return 0
 
@@ -171,6 +176,46 @@ def _ctc_package(args) -> int:
     return 0
 
 
+def _count(lowest: int):
+    """argparse type: a whole number >= lowest (bad values exit 2 with the parser's usage line)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < lowest:
+            raise argparse.ArgumentTypeError(f"{value} is below {lowest}")
+        return value
+    parse.__name__ = "whole number"
+    return parse
+
+
+def _device(text: str) -> str:
+    if text in ("auto", "cpu", "cuda") or (text.startswith("cuda:") and text[5:].isdigit()):
+        return text
+    raise argparse.ArgumentTypeError(f"unknown device {text!r}; use auto, cpu, cuda or cuda:N")
+
+
+def _suffix(text: str) -> str:
+    if "/" in text or "\\" in text or text in (".", ".."):
+        raise argparse.ArgumentTypeError(f"suffix {text!r} must not contain a path separator")
+    return text
+
+
+def _add_inference_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="default", help="model folder, .safetensors file, or 'default'")
+    p.add_argument("--device", type=_device, default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    p.add_argument("--tile", type=_count(32), default=TILE, help="tile size for sliding-window inference")
+    p.add_argument("--batch", type=_count(1), default=BATCH, help="tiles per forward pass")
+    p.add_argument("--tta", action="store_true", help="average over flips (3x slower)")
+
+
+def _add_max_pixels(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-pixels", type=_count(1), default=MAX_PIXELS,
+                   help="refuse images of more values than this (frames x height x width x channels), read "
+                        "from the file header before decoding")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cellseg", description="Universal cell instance segmentation.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -180,12 +225,15 @@ def build_parser() -> argparse.ArgumentParser:
                                    "RGB is converted to luminance; multi-frame TIFFs (T, Y, X) give label stacks.")
     s.add_argument("inputs", nargs="+", help="image files or folders")
     s.add_argument("-o", "--out", "--savedir", required=True, help="output folder")
-    s.add_argument("--model", default="default", help="model folder, .safetensors file, or 'default'")
-    s.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    s.add_argument("--tile", type=int, default=512, help="tile size for sliding-window inference")
-    s.add_argument("--batch", type=int, default=4, help="tiles per forward pass")
-    s.add_argument("--tta", action="store_true", help="average over flips (3x slower)")
-    s.add_argument("--min-size", type=int, default=15, help="drop objects smaller than this (pixels)")
+    s.add_argument("--suffix", default="", type=_suffix,
+                   help="added to each output name: OUT/<stem><suffix>.tif (e.g. _labels, to write beside the images)")
+    _add_inference_options(s)
+    s.add_argument("--min-size", type=_count(0), default=MIN_SIZE, help="drop objects smaller than this (pixels)")
+    s.add_argument("--channel", type=_count(0),
+                   help="segment this channel (0-based) of multi-channel images; default: luminance for RGB, "
+                        "the channel mean otherwise")
+    s.add_argument("--planes", action="store_true", help="segment Z-stacks plane by plane (cellseg is 2-D)")
+    _add_max_pixels(s)
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=_segment)
 
@@ -193,13 +241,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("gt", help="ground-truth label file or folder")
     e.add_argument("pred", help="predicted label file or folder (same names; for man_segNNN also maskNNN or tNNN)")
     e.add_argument("--json", action="store_true", help="print JSON")
+    _add_max_pixels(e)
     e.set_defaults(func=_evaluate)
 
     t = sub.add_parser("train", help="train a model from a YAML config (resumes when interrupted)")
     t.add_argument("config")
     t.add_argument("--out", help="run folder (overrides the config)")
-    t.add_argument("--steps", type=int, help="total optimizer steps (overrides the config)")
-    t.add_argument("--device", help="auto, cpu or cuda (overrides the config)")
+    t.add_argument("--steps", type=_count(1), help="total optimizer steps (overrides the config)")
+    t.add_argument("--device", type=_device, help="auto, cpu or cuda (overrides the config)")
     t.set_defaults(func=_train)
 
     c = sub.add_parser("ctc", help="Cell Tracking Challenge: segment (+track) sequences, evaluate, package")
@@ -209,11 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     cs.add_argument("--seq", required=True, help="sequence, e.g. 01")
     cs.add_argument("--track", action="store_true", help="link cells over time; write res_track.txt")
     cs.add_argument("--overwrite", action="store_true", help="segment frames whose mask already exists")
-    cs.add_argument("--model", default="default")
-    cs.add_argument("--device", default="auto")
-    cs.add_argument("--tile", type=int, default=512)
-    cs.add_argument("--batch", type=int, default=4)
-    cs.add_argument("--tta", action="store_true")
+    _add_inference_options(cs)
+    _add_max_pixels(cs)
     cs.add_argument("-q", "--quiet", action="store_true")
     cs.set_defaults(func=_ctc_segment)
     ce = csub.add_parser("evaluate", help="SEG, DET, TRA, OP_CSB, OP_CTB against <seq>_GT")

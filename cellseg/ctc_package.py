@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -23,7 +25,7 @@ RUN = """#!/usr/bin/env bash
 set -euo pipefail
 cd "$(dirname "$0")"
 PY="${{CELLSEG_PYTHON:-./venv/bin/python}}"
-"$PY" -m cellseg ctc segment "../{dataset}" --seq {seq} --track --model model --device auto --overwrite
+"$PY" -m cellseg ctc segment {data_dir} --seq {seq_arg} --track --model model --device auto --overwrite
 """
 
 SETUP = """#!/usr/bin/env bash
@@ -80,8 +82,23 @@ def build_wheel(dest: Path) -> Path:
     return next(dest.glob("cellseg-*.whl"))
 
 
+#: CTC dataset names: letters, digits and . _ + - (Fluo-N2DH-SIM+, PhC-C2DL-PSC, BF-C2DL-HSC...)
+DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
+SEQ_NAME = re.compile(r"[0-9]{2,3}")
+
+
+def check_names(dataset: str, seqs) -> None:
+    if not DATASET_NAME.fullmatch(dataset) or ".." in dataset:
+        raise CellsegError(f"--dataset {dataset!r} is not a CTC dataset name (letters, digits and . _ + -, "
+                           f"e.g. Fluo-N2DH-GOWT1)")
+    for seq in seqs:
+        if not SEQ_NAME.fullmatch(seq):
+            raise CellsegError(f"sequence {seq!r} is not a CTC sequence number (01, 02...)")
+
+
 def package(output: str | Path, dataset: str, model: str = "default", seqs=("01", "02"),
             wheelhouse: str | Path | None = None, wheel: bool = True) -> Path:
+    check_names(dataset, seqs)  # these go into shell scripts: validated here, quoted there
     meta = read_model_config(model)  # fails early with a clear error for a bad model
     sw = Path(output) / "SW"
     if sw.exists():
@@ -101,7 +118,8 @@ def package(output: str | Path, dataset: str, model: str = "default", seqs=("01"
         build_wheel(wheels)
     for seq in seqs:
         script = tmp / f"{dataset}-{seq}.sh"
-        script.write_text(RUN.format(dataset=dataset, seq=seq))
+        script.write_text(RUN.format(dataset=dataset, seq=seq, data_dir=shlex.quote(f"../{dataset}"),
+                                     seq_arg=shlex.quote(seq)))
         script.chmod(0o755)
     (tmp / "setup.sh").write_text(SETUP)
     (tmp / "setup.sh").chmod(0o755)

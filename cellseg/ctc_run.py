@@ -1,7 +1,9 @@
 """``cellseg ctc segment``: segment every raw frame of a CTC sequence, optionally track.
 
 Resumable: frames whose mask exists are skipped (unless ``overwrite``); each mask and the track file
-are written atomically, so an interrupted run never leaves a half-written file.
+are written atomically, so an interrupted run never leaves a half-written file. An overwriting run
+without tracking removes a stale ``res_track.txt`` (it would describe other masks). A mask path that
+is, or links to, a raw frame stops the run before anything is written.
 """
 
 from __future__ import annotations
@@ -10,25 +12,35 @@ from pathlib import Path
 from typing import Callable
 
 from .ctc import mask_name, sequence_frames, write_tracks
+from .defaults import MAX_PIXELS
+from .errors import InputError
 from .io import read_image, read_labels, write_labels
+from .safety import check_no_clobber
 from .tracking import format_tracks, track_frames
 
 
 def segment_sequence(dataset_dir: str | Path, seq: str, segmenter=None, track: bool = False,
-                     overwrite: bool = False, progress: Callable[[str, int, int], None] | None = None) -> Path:
+                     overwrite: bool = False, progress: Callable[[str, int, int], None] | None = None,
+                     max_pixels: int = MAX_PIXELS) -> Path:
     """Write ``<dataset_dir>/<seq>_RES``; returns that folder. ``segmenter`` is built lazily."""
     dataset_dir = Path(dataset_dir)
     frames = sequence_frames(dataset_dir / seq)
     res = dataset_dir / f"{seq}_RES"
-    res.mkdir(exist_ok=True)
     n = len(frames)
+    check_no_clobber({f: res / mask_name(t, n) for t, f in enumerate(frames)},
+                     fix=f"{res} must not be (or link to) the raw-frame folder")
+    res.mkdir(exist_ok=True)
     todo = [t for t in range(n) if overwrite or not (res / mask_name(t, n)).is_file()]
+    if overwrite and not track:
+        (res / "res_track.txt").unlink(missing_ok=True)  # stale: it described the masks being replaced
     if todo and segmenter is None:
         from .inference import Segmenter
 
         segmenter = Segmenter()
     for i, t in enumerate(todo):
-        labels = segmenter.segment(read_image(frames[t])[0])
+        labels = segmenter.segment(read_image(frames[t], max_pixels=max_pixels)[0])
+        if labels.max() > 65535:
+            raise InputError(frames[t], f"{int(labels.max())} objects; CTC masks are uint16 (at most 65,535)")
         write_labels(res / mask_name(t, n), labels)
         if progress:
             progress("segment", i + 1, len(todo))

@@ -2,7 +2,9 @@
 
 :class:`Segmenter` holds a loaded model and segments 2-D frames or (T, Y, X) stacks. Images larger
 than one tile go through MONAI's sliding-window inferer with Gaussian overlap blending; tiles are
-batched; optional flip test-time augmentation. A ``progress(done, total)`` callback is called per
+batched; optional flip test-time augmentation. Frames larger than ``BLOCK`` pixels a side go block by
+block (each block with a margin of context), keeping only a uint8 class map of the whole frame, so
+memory stays bounded whatever the image size. A ``progress(done, total)`` callback is called per
 tile batch and may raise :class:`cellseg.errors.Cancelled` to stop.
 """
 
@@ -14,10 +16,11 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .defaults import BATCH, BLOCK, BLOCK_MARGIN, MIN_SIZE, OVERLAP, TILE
 from .errors import CellsegError
-from .io import as_frames
-from .normalize import percentile_normalize
-from .postprocess import probabilities_to_labels
+from .io import as_frames, label_dtype
+from .normalize import apply_range, percentile_range
+from .postprocess import classes_to_labels, probabilities_to_labels
 
 Progress = Callable[[int, int], None]
 
@@ -42,6 +45,22 @@ def tiles_per_frame(shape: tuple[int, int], tile: int, overlap: float) -> int:
     return n
 
 
+def blocks(shape: tuple[int, int], block: int = BLOCK, margin: int = BLOCK_MARGIN):
+    """(region, core_in_region, core_in_frame) slices covering a frame block by block; one block when
+    the frame fits."""
+    h, w = shape
+    if h <= block and w <= block:
+        whole = (slice(0, h), slice(0, w))
+        yield whole, whole, whole
+        return
+    for y0 in range(0, h, block):
+        for x0 in range(0, w, block):
+            y1, x1 = min(y0 + block, h), min(x0 + block, w)
+            ry, rx = slice(max(y0 - margin, 0), min(y1 + margin, h)), slice(max(x0 - margin, 0), min(x1 + margin, w))
+            core = (slice(y0 - ry.start, y1 - ry.start), slice(x0 - rx.start, x1 - rx.start))
+            yield (ry, rx), core, (slice(y0, y1), slice(x0, x1))
+
+
 class Segmenter:
     """Segment cells with a cellseg model.
 
@@ -49,8 +68,8 @@ class Segmenter:
     >>> labels = seg.segment(image)            # (Y, X) or (T, Y, X) -> uint16 labels
     """
 
-    def __init__(self, model="default", device: str = "auto", tile: int = 512, overlap: float = 0.25,
-                 batch: int = 4, tta: bool = False, min_size: int = 15):
+    def __init__(self, model="default", device: str = "auto", tile: int = TILE, overlap: float = OVERLAP,
+                 batch: int = BATCH, tta: bool = False, min_size: int = MIN_SIZE):
         from .modelfile import load_model
 
         self.device = resolve_device(device)
@@ -64,26 +83,43 @@ class Segmenter:
         self.tta, self.min_size = bool(tta), int(min_size)
         if self.tile < 32:
             raise CellsegError(f"tile size {tile} is too small; use 32 or more")
+        if self.batch < 1:
+            raise CellsegError(f"batch {batch} must be 1 or more")
+        if not 0 <= self.overlap < 1:
+            raise CellsegError(f"overlap {overlap} must be in [0, 1)")
         if self.device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
 
     # -- the three stages, usable on their own ---------------------------------------------
     def count_steps(self, frames: np.ndarray) -> int:
         """Progress units (tile batches) that :meth:`segment` will report for these frames."""
-        per = math.ceil(tiles_per_frame(frames.shape[-2:], self.tile, self.overlap) / self.batch)
+        per = sum(math.ceil(tiles_per_frame((r[0].stop - r[0].start, r[1].stop - r[1].start), self.tile,
+                                            self.overlap) / self.batch)
+                  for r, _, _ in blocks(frames.shape[-2:]))
         return per * (len(frames) if frames.ndim == 3 else 1) * (3 if self.tta else 1)
 
     def probabilities(self, frame: np.ndarray, progress: Progress | None = None) -> np.ndarray:
-        """Class probabilities (3, Y, X) of one 2-D frame (raw intensities)."""
+        """Class probabilities (3, Y, X) of one 2-D frame (raw intensities), in one piece."""
         frame = as_frames(frame)[0]
-        return self._probabilities(frame, _Ticker(self.count_steps(frame[None]), progress))
+        ticker = _Ticker(math.ceil(tiles_per_frame(frame.shape, self.tile, self.overlap) / self.batch)
+                         * (3 if self.tta else 1), progress)
+        return self._probabilities(apply_range(frame, *percentile_range(frame, self.low, self.high)), ticker)
+
+    def classes(self, frame: np.ndarray, ticker: "_Ticker") -> np.ndarray:
+        """uint8 class map (Y, X) of one frame, block by block for large frames."""
+        lo, hi = percentile_range(frame, self.low, self.high)
+        out = np.empty(frame.shape, np.uint8)
+        for region, core, target in blocks(frame.shape):
+            probs = self._probabilities(apply_range(frame[region], lo, hi), ticker)
+            out[target] = np.argmax(probs[(slice(None), *core)], axis=0)
+        return out
 
     @torch.inference_mode()
-    def _probabilities(self, frame: np.ndarray, ticker: "_Ticker") -> np.ndarray:
+    def _probabilities(self, normalized: np.ndarray, ticker: "_Ticker") -> np.ndarray:
         from monai.inferers import SlidingWindowInferer
 
-        x = torch.from_numpy(percentile_normalize(frame, self.low, self.high))[None, None].to(self.device)
-        roi = tuple(min(self.tile, s) for s in frame.shape)
+        x = torch.from_numpy(np.ascontiguousarray(normalized))[None, None].to(self.device)
+        roi = tuple(min(self.tile, s) for s in normalized.shape)
         inferer = SlidingWindowInferer(roi_size=roi, sw_batch_size=self.batch, overlap=self.overlap,
                                        mode="gaussian", progress=False)
         def net(batch: torch.Tensor) -> torch.Tensor:
@@ -106,19 +142,20 @@ class Segmenter:
         return (acc / len(flips))[0].cpu().numpy()
 
     def labels(self, probs: np.ndarray) -> np.ndarray:
-        """Instance labels (uint16) from class probabilities (3, Y, X)."""
+        """Instance labels (uint16, uint32 beyond 65,535 objects) from class probabilities (3, Y, X)."""
         return probabilities_to_labels(probs, min_size=self.min_size)
 
     def segment(self, image: np.ndarray, progress: Progress | None = None) -> np.ndarray:
-        """uint16 instance labels for a 2-D image, an RGB image, or a (T, Y, X) stack."""
+        """Instance labels for a 2-D image, an RGB image, or a (T, Y, X) stack: uint16, or uint32 when a
+        frame holds more than 65,535 objects."""
         image = np.asarray(image)
         frames = as_frames(image)
         squeeze = image.ndim == 2 or (image.ndim == 3 and image.shape[-1] in (3, 4) and frames.shape[0] == 1)
         ticker = _Ticker(self.count_steps(frames), progress)
-        out = np.zeros(frames.shape, np.uint16)
-        for t, frame in enumerate(frames):
-            out[t] = self.labels(self._probabilities(frame, ticker))
-        return out[0] if squeeze else out
+        out = [classes_to_labels(self.classes(frame, ticker), min_size=self.min_size) for frame in frames]
+        dtype = label_dtype(max(int(o.max()) for o in out))
+        stacked = np.stack([o.astype(dtype, copy=False) for o in out])
+        return stacked[0] if squeeze else stacked
 
 
 class _Ticker:

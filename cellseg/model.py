@@ -15,6 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 CLASS_NAMES = ("background", "interior", "boundary")
+MAX_CHANNELS = 64  # input channels or classes
+MAX_WIDTH = 4096  # channels of one decoder stage
+MAX_SIZE = 16384  # any size given to the encoder (an input size, say)
 
 
 @dataclass
@@ -41,8 +44,37 @@ class ModelConfig:
             raise ValueError(f"unknown model config keys: {sorted(unknown)}")
         d = dict(d)
         if "decoder_channels" in d:
+            if not isinstance(d["decoder_channels"], (list, tuple)):
+                raise ValueError(f"decoder_channels must be a list, not {d['decoder_channels']!r}")
             d["decoder_channels"] = tuple(d["decoder_channels"])
-        return cls(**d)
+        config = cls(**d)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """Refuse values that would build a broken or absurdly large network (before any allocation)."""
+        def whole(name, v, lo, hi):
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise ValueError(f"{name} must be a whole number from {lo} to {hi}, not {v!r}")
+
+        if not isinstance(self.encoder, str) or not self.encoder:
+            raise ValueError(f"encoder must be a name, not {self.encoder!r}")
+        whole("in_channels", self.in_channels, 1, MAX_CHANNELS)
+        whole("classes", self.classes, 1, MAX_CHANNELS)
+        whole("encoder_depth", self.encoder_depth, 1, 5)
+        if len(self.decoder_channels) != self.encoder_depth:
+            raise ValueError(f"decoder_channels needs {self.encoder_depth} values (one per encoder stage), "
+                             f"not {len(self.decoder_channels)}")
+        for c in self.decoder_channels:
+            whole("decoder_channels", c, 1, MAX_WIDTH)
+        if self.norm not in ("group", "batch"):
+            raise ValueError(f"norm must be 'group' or 'batch', not {self.norm!r}")
+        if not isinstance(self.extra, dict):
+            raise ValueError(f"extra must be a mapping, not {self.extra!r}")
+        for k, v in self.extra.items():
+            for item in (v if isinstance(v, (list, tuple)) else [v]):
+                if isinstance(item, (int, float)) and not isinstance(item, bool) and abs(item) > MAX_SIZE:
+                    raise ValueError(f"extra.{k} = {v!r} is beyond {MAX_SIZE}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -175,6 +207,7 @@ def build_model(config: ModelConfig | dict | None = None, **overrides) -> CellUN
         config = ModelConfig.from_dict(config)
     if overrides:
         config = ModelConfig.from_dict({**config.to_dict(), **overrides})
+    config.validate()
     return CellUNet(config)
 
 

@@ -50,6 +50,29 @@ def read_model_config(path: str | Path) -> dict:
     return meta
 
 
+def model_config(meta: dict, path) -> ModelConfig:
+    """The network's config from a model file's JSON, checked (one-line error naming the file)."""
+    if not isinstance(meta.get("model"), dict):
+        raise ModelFileError(path, "config lacks the \"model\" section")
+    try:
+        return ModelConfig.from_dict({**meta["model"], "encoder_weights": None})
+    except (KeyError, TypeError, ValueError) as e:
+        msg = str(e).strip("'\"") or type(e).__name__
+        raise ModelFileError(path, f"bad model config: {msg}") from None
+
+
+def check_normalization(meta: dict, path) -> None:
+    norm = meta.get("normalization", {})
+    if not isinstance(norm, dict):
+        raise ModelFileError(path, f"bad normalization {norm!r}")
+    kind, low, high = norm.get("kind", "percentile"), norm.get("low", 1.0), norm.get("high", 99.8)
+    if kind != "percentile":
+        raise ModelFileError(path, f"unknown normalization kind {kind!r} (percentile)")
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high))
+    if not numbers or not 0 <= low < high <= 100:
+        raise ModelFileError(path, f"bad normalization percentiles low={low!r}, high={high!r} (need 0 <= low < high <= 100)")
+
+
 def load_model(path: str | Path = "default", device: str | torch.device = "cpu") -> tuple[CellUNet, dict]:
     """Rebuild the network from its JSON config and load safetensors weights (float32, eval mode)."""
     from safetensors import SafetensorError
@@ -57,15 +80,17 @@ def load_model(path: str | Path = "default", device: str | torch.device = "cpu")
 
     meta = read_model_config(path)
     weights, _ = model_paths(path)
-    try:
-        config = ModelConfig.from_dict({**meta["model"], "encoder_weights": None})
-    except (KeyError, TypeError, ValueError) as e:
-        raise ModelFileError(path, f"bad model config: {e}") from None
+    config = model_config(meta, path)
+    check_normalization(meta, path)
     try:
         state = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as e:
         raise ModelFileError(weights, f"weights are not a safetensors file: {e}") from None
-    model = build_model(config)
+    try:
+        model = build_model(config)
+    except Exception as e:  # smp and timm raise KeyError, ValueError or RuntimeError for unknown encoders
+        raise ModelFileError(path, f"cannot build the network for encoder {config.encoder!r}: "
+                                   f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     try:
         model.load_state_dict({k: v.float() for k, v in state.items()})
     except RuntimeError as e:

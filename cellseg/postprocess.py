@@ -2,38 +2,64 @@
 
 Instances are the 8-connected components of the interior class. Each is grown back into the
 boundary pixels of the seams it shares with a neighbour (the pixels the targets took from it), small
-objects are dropped, holes are filled, and labels come out sequential uint16.
+objects are dropped, holes are filled, and labels come out sequential: uint16, or uint32 when an
+image holds more than 65,535 objects (never a silent wrap).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.measure import label as cc_label
 from skimage.segmentation import expand_labels, relabel_sequential
 
+from .defaults import BLOCK
+from .io import label_dtype
 from .targets import BOUNDARY, INTERIOR
 
 
 def classes_to_labels(classes: np.ndarray, min_size: int = 15, seam: int = 1) -> np.ndarray:
-    """Instance labels (uint16) from a 2-D class map (0 background, 1 interior, 2 boundary)."""
-    interior = classes == INTERIOR
-    labels = cc_label(interior, connectivity=2).astype(np.int32)
-    if labels.max() == 0:
+    """Instance labels from a 2-D class map (0 background, 1 interior, 2 boundary): uint16, or uint32
+    when there are more than 65,535 objects."""
+    labels = np.zeros(classes.shape, np.int32)
+    n = ndi.label(classes == INTERIOR, structure=np.ones((3, 3), bool), output=labels)
+    if n == 0:
         return np.zeros(classes.shape, np.uint16)
     if seam > 0:
-        grown = expand_labels(labels, distance=seam)
-        # a boundary pixel belongs to a seam when two different cells lie within 2*seam of it
-        reach = 2 * seam + 1
-        big = int(labels.max()) + 1
-        mx = ndi.maximum_filter(labels, size=2 * reach - 1, mode="nearest")
-        mn = ndi.minimum_filter(np.where(labels == 0, big, labels), size=2 * reach - 1, mode="nearest")
-        in_seam = (mn != big) & (mx != mn)
-        add = (labels == 0) & (classes == BOUNDARY) & in_seam & (grown > 0)
-        labels[add] = grown[add]
+        _grow_into_seams(labels, classes, seam)
     labels = fill_holes(labels)
     labels = remove_small(labels, min_size)
-    return relabel_sequential(labels)[0].astype(np.uint16)
+    labels = relabel_sequential(labels)[0]
+    return labels.astype(label_dtype(int(labels.max())), copy=False)
+
+
+def _grow_into_seams(labels: np.ndarray, classes: np.ndarray, seam: int, block: int = BLOCK) -> None:
+    """Give boundary pixels on a seam between two cells to the nearest cell, in place.
+
+    A boundary pixel is on a seam when two different cells lie within 2*seam of it. Every step looks
+    at most 2*seam + 1 pixels away, so it runs block by block with that halo (bounded memory, same
+    result as on the whole image).
+    """
+    reach = 2 * seam + 1
+    halo = 2 * seam + 1
+    big = np.iinfo(np.int32).max
+    h, w = labels.shape
+    updates = []
+    for y0 in range(0, h, block):
+        for x0 in range(0, w, block):
+            ys = slice(max(y0 - halo, 0), min(y0 + block + halo, h))
+            xs = slice(max(x0 - halo, 0), min(x0 + block + halo, w))
+            lab, cls = labels[ys, xs], classes[ys, xs]
+            grown = expand_labels(lab, distance=seam)
+            mx = ndi.maximum_filter(lab, size=2 * reach - 1, mode="nearest")
+            mn = ndi.minimum_filter(np.where(lab == 0, big, lab), size=2 * reach - 1, mode="nearest")
+            add = (lab == 0) & (cls == BOUNDARY) & (mn != big) & (mx != mn) & (grown > 0)
+            core = (slice(y0 - ys.start, min(y0 + block, h) - ys.start),
+                    slice(x0 - xs.start, min(x0 + block, w) - xs.start))
+            a = add[core]
+            if a.any():
+                updates.append(((slice(y0, y0 + a.shape[0]), slice(x0, x0 + a.shape[1])), a, grown[core][a]))
+    for region, a, values in updates:
+        labels[region][a] = values
 
 
 def probabilities_to_labels(probs: np.ndarray, min_size: int = 15) -> np.ndarray:
