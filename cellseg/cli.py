@@ -32,7 +32,6 @@ def _segment(args) -> int:
         try:
             if target in stems:
                 raise InputError(path, f"output name {target.name} already used by {stems[target]}")
-            stems[target] = path
             frames = read_image(path, max_pixels=args.max_pixels, channel=args.channel, planes=args.planes)
             with tqdm(total=seg.count_steps(frames), desc=path.name, unit="tile", leave=False,
                       disable=args.quiet) as bar:
@@ -42,6 +41,7 @@ def _segment(args) -> int:
                 write_labels(target, labels)
             except OSError as e:
                 raise InputError(path, f"cannot write {target} ({e.strerror or e})") from None
+            stems[target] = path
             done += 1
             if not args.quiet:
                 tqdm.write(f"{path} -> {target} ({int(labels.max()) if labels.size else 0} cells)")

@@ -82,7 +82,7 @@ def read_sequence(dataset_dir: str | Path, seq: str, source: str = "auto",
         if idx not in raws:
             continue  # labels for a frame that is not shipped
         image = read_image(raws[idx])[0]
-        labels = read_labels(lab_path)
+        labels = read_labels(lab_path, strict=True)
         if labels.ndim != 2 or labels.shape != image.shape:
             raise InputError(lab_path, f"label shape {labels.shape} differs from image shape {image.shape}")
         ignore = None

@@ -34,7 +34,7 @@ def read_folder(root: str | Path, stems: list[str] | None = None, dataset: str |
         if stems is not None and img_path.stem not in stems:
             continue
         image = read_image(img_path)[0]
-        labels = read_labels(lab_path)
+        labels = read_labels(lab_path, strict=True)
         if labels.shape != image.shape:
             raise InputError(lab_path, f"label shape {labels.shape} differs from image shape {image.shape}")
         samples.append(Sample(image, labels.astype(np.int32), name, f"{name}/{img_path.stem}"))

@@ -1,11 +1,10 @@
-"""File > Open Sample > cellseg: a real fluorescence nuclei image (see data/ATTRIBUTION.md)."""
+"""File > Open Sample > cellseg: a real fluorescence nuclei image no cellseg model was trained on
+(see cellseg/samples/README.md)."""
 
-from pathlib import Path
-
-SAMPLE = Path(__file__).parent / "data" / "dsb2018_nuclei.tif"
+from cellseg.samples import NUCLEI
 
 
 def nuclei_sample():
     import tifffile
 
-    return [(tifffile.imread(SAMPLE), {"name": "nuclei (BBBC038v1)", "colormap": "gray"}, "image")]
+    return [(tifffile.imread(NUCLEI), {"name": "nuclei (BBBC038v1)", "colormap": "gray"}, "image")]

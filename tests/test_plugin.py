@@ -35,7 +35,7 @@ def test_sample_run_rerun_scale(viewer_widget, qtbot):
     viewer, widget = viewer_widget
     viewer.open_sample("cellseg", "nuclei")
     image = viewer.layers[0]
-    assert image.data.shape == (520, 348)
+    assert image.data.shape == (512, 512)
     image.scale = (0.5, 0.25)
     image.translate = (10, 20)
     widget.image.value = image
@@ -49,7 +49,7 @@ def test_sample_run_rerun_scale(viewer_widget, qtbot):
     timer.stop()
     assert len(ticks) >= 3, "the event loop did not run while segmenting"
     labels = viewer.layers[f"{image.name}_labels"]
-    assert labels.data.shape == (520, 348) and labels.data.dtype == np.uint16
+    assert labels.data.shape == (512, 512) and labels.data.dtype == np.uint16
     assert tuple(labels.scale) == (0.5, 0.25) and tuple(labels.translate) == (10, 20)
     widget.min_size.value = 100000  # drop everything: the same layer must change
     run_and_wait(qtbot, widget)

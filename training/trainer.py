@@ -2,8 +2,14 @@
 
 Per optimizer step, one minibatch from every dataset in turn, a backward pass on each (gradients
 accumulate), then one AdamW step; warmup + cosine learning rate. Validation SEG on held-out frames at
-intervals keeps the best model (safetensors + JSON); ``last/`` plus ``state.pt`` (optimizer, schedule,
-step; tensors only, loaded with ``weights_only=True``) make an interrupted run resume where it stopped.
+intervals keeps the best model (safetensors + JSON).
+
+Resuming never lies about the state: ``state.pt`` holds the weights, optimizer, schedule, step and
+best score of one step together, written to a temp file and renamed (tensors only, loaded with
+``weights_only=True``), so a run killed at any moment (even SIGKILL) resumes from one consistent step.
+On resume, ``log.csv`` is cut back to that step, so no step is ever logged twice; temp files left by a
+killed run are removed. ``last/`` is a copy of the latest weights as a model folder, for use, not for
+resuming. ``best/`` is replaced as a whole folder (written beside it, then swapped in).
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
+import shutil
 import signal
 import time
 from dataclasses import dataclass, field
@@ -23,7 +31,7 @@ import yaml
 from cellseg.errors import CellsegError
 from cellseg.inference import Segmenter, resolve_device
 from cellseg.model import ModelConfig, build_model
-from cellseg.modelfile import load_model, save_model
+from cellseg.modelfile import save_model
 
 from .data import infinite_loader, load_split, resolve_root
 from .losses import SegLoss
@@ -113,23 +121,63 @@ class Trainer:
                              "class_weights": c.class_weights, "best_val_seg": self.best}}
 
     def save_state(self) -> None:
-        save_model(self.model, self.out / "last", half=False, **self.summary())
+        """Weights, optimizer, schedule, step and best score of this step in one file, atomically."""
         state = {"step": torch.tensor(self.step), "best": torch.tensor(self.best),
+                 "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
                  "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict()}
-        tmp = self.out / "state.pt.tmp"
-        torch.save(state, tmp)
-        tmp.replace(self.out / "state.pt")
+        tmp = self.out / f".state.pt.{os.getpid()}.tmp"
+        try:
+            with open(tmp, "wb") as f:
+                torch.save(state, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.out / "state.pt")
+        finally:
+            tmp.unlink(missing_ok=True)
+        save_model(self.model, self.out / "last", half=False, **self.summary())
+
+    def clean_leftovers(self) -> None:
+        """Remove temp files and half-swapped folders a killed run may have left."""
+        for d in (self.out, self.out / "last", self.out / "best"):
+            if d.is_dir():
+                for f in d.iterdir():
+                    if f.name.startswith(".") and f.name.endswith(".tmp"):
+                        f.unlink(missing_ok=True)
+        if not (self.out / "best").is_dir() and (self.out / "best.old").is_dir():
+            (self.out / "best.old").rename(self.out / "best")  # killed mid-swap: the old best is whole
+        for d in ("best.new", "best.old"):
+            shutil.rmtree(self.out / d, ignore_errors=True)
 
     def try_resume(self) -> bool:
-        if not (self.out / "state.pt").is_file() or not (self.out / "last").is_dir():
+        self.clean_leftovers()
+        if not (self.out / "state.pt").is_file():
             return False
-        model, _ = load_model(self.out / "last", self.device)
-        self.model.load_state_dict(model.state_dict())
         state = torch.load(self.out / "state.pt", map_location=self.device, weights_only=True)
+        self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
         self.sched.load_state_dict(state["scheduler"])
         self.step, self.best = int(state["step"]), float(state["best"])
+        best_cfg = self.out / "best" / "config.json"
+        if best_cfg.is_file():  # a best model saved after the last state keeps its score
+            try:
+                saved = json.loads(best_cfg.read_text()).get("training", {}).get("best_val_seg", -1.0)
+                self.best = max(self.best, float(saved))
+            except (ValueError, TypeError):
+                pass
         return True
+
+    def cut_log(self, log_path: Path) -> None:
+        """Keep only log rows up to the resumed step (later rows belong to steps that will run again)."""
+        if not log_path.is_file():
+            return
+        with open(log_path, newline="") as f:
+            rows = list(csv.reader(f))
+        keep = rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= self.step]
+        if len(keep) != len(rows):
+            tmp = log_path.with_name(f".{log_path.name}.tmp")
+            with open(tmp, "w", newline="") as f:
+                csv.writer(f).writerows(keep)
+            os.replace(tmp, log_path)
 
     # -- the balanced multi-dataset step ---------------------------------------------------
     def train_step(self, loaders: dict) -> dict:
@@ -159,10 +207,13 @@ class Trainer:
         c = self.cfg
         if resume and self.try_resume():
             print(f"resumed from {self.out} at step {self.step}")
+        else:
+            self.clean_leftovers()
         pin = self.device.type == "cuda"
         loaders = {name: infinite_loader(s, c.crop, c.batch, c.workers, c.seed + 1000 * i + self.step, pin)
                    for i, (name, s) in enumerate(self.train_sets.items())}
         log_path = self.out / "log.csv"
+        self.cut_log(log_path)
         new_log = not log_path.exists() or self.step == 0
         log = open(log_path, "w" if new_log else "a", newline="")
         writer = csv.writer(log)
@@ -196,20 +247,30 @@ class Trainer:
             print(f"stopped at step {self.step}; run the same command again to resume")
         return self.best
 
+    def replace_best(self, **info) -> None:
+        """Write ``best.new/``, then swap it in for ``best/`` (a kill leaves one whole best folder)."""
+        new, old, best = self.out / "best.new", self.out / "best.old", self.out / "best"
+        shutil.rmtree(new, ignore_errors=True)
+        save_model(self.model, new, **self.summary(), **info)
+        if best.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+            best.rename(old)
+        new.rename(best)
+        shutil.rmtree(old, ignore_errors=True)
+
     def _request_stop(self, signum, frame):
         self._stop = True
 
     def validate_and_keep_best(self) -> str:
         if not self.val_sets:
-            save_model(self.model, self.out / "best", **self.summary())
+            self.replace_best()
             return ""
         seg = Segmenter(self.model, device=str(self.device), tile=512, batch=4)
         scores = validate(seg, self.val_sets, max_frames=self.cfg.val_max_frames)
         mean = float(np.mean([s["SEG"] for s in scores.values()]))
         if mean > self.best:
             self.best = mean
-            save_model(self.model, self.out / "best", **self.summary(),
-                       validation={k: round(v["SEG"], 4) for k, v in scores.items()})
+            self.replace_best(validation={k: round(v["SEG"], 4) for k, v in scores.items()})
         (self.out / "val_last.json").write_text(json.dumps({"step": self.step, **scores}, indent=1))
         return f"{mean:.4f}"
 
