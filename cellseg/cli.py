@@ -14,8 +14,7 @@ from .errors import CellsegError, InputError
 def _segment(args) -> int:
     from tqdm import tqdm
 
-    from .inference import Segmenter
-    from .io import find_images, read_image, write_labels
+    from .io import check_size, find_images, read_header, read_image, write_labels
     from .safety import check_no_clobber, check_writable_folder
 
     out = Path(args.out)
@@ -23,6 +22,16 @@ def _segment(args) -> int:
     targets = {f: out / f"{f.stem}{args.suffix}.tif" for f in files}
     check_no_clobber(targets)  # before anything is written; exit 2 naming the input
     check_writable_folder(out)
+    for f in list(files):  # headers only: unreadable and oversized files fail before the model loads
+        try:
+            check_size(f, read_header(f), args.max_pixels)
+        except InputError as e:
+            failed.append(e)
+            files.remove(f)
+    if not files:
+        return _report(0, failed, out)
+    from .inference import Segmenter
+
     seg = Segmenter(args.model, device=args.device, tile=args.tile, batch=args.batch, tta=args.tta,
                     min_size=args.min_size)
     stems: dict[Path, Path] = {}
@@ -52,6 +61,10 @@ def _segment(args) -> int:
         except Exception as e:  # one bad file never stops a batch
             msg = str(e).splitlines()[0] if str(e) else ""
             failed.append(InputError(path, f"failed ({type(e).__name__}: {msg})"))
+    return _report(done, failed, out)
+
+
+def _report(done: int, failed: list, out: Path) -> int:
     print(f"segmented {done} of {done + len(failed)} inputs; labels in {out.resolve()}", file=sys.stderr)
     if failed:
         print(f"{len(failed)} input(s) failed:", file=sys.stderr)

@@ -138,14 +138,16 @@ def check_size(path: str | Path, header: Header, max_pixels: int = MAX_PIXELS) -
                                f"raise it with --max-pixels if this is intended")
 
 
-def _decode(path: Path, header: Header) -> np.ndarray:
+def _decode(path: Path, header: Header, indices: bool = False) -> np.ndarray:
+    """Pixels of a file. Palette images become their colours, unless ``indices`` (label images are
+    often saved as indexed colour: the index is the label)."""
     suffix = path.suffix.lower()
     if suffix in (".tif", ".tiff"):
         import tifffile
 
         with tifffile.TiffFile(path) as tif:
             arr = tif.series[0].asarray()
-            if header.color == "palette":
+            if header.color == "palette" and not indices:
                 arr = tif.series[0].keyframe.colormap[:, arr]  # (3, ...) -> RGB, samples moved last below
                 arr = np.moveaxis(arr, 0, -1)
         return arr
@@ -156,6 +158,8 @@ def _decode(path: Path, header: Header) -> np.ndarray:
     from PIL import Image
 
     with Image.open(path) as im:
+        if im.mode == "P" and indices:
+            return np.asarray(im)
         if im.mode in ("P", "PA"):
             im = im.convert("RGBA" if "transparency" in im.info or im.mode == "PA" else "RGB")
         elif im.mode == "CMYK":
@@ -299,7 +303,7 @@ def read_labels(path: str | Path, max_pixels: int = MAX_PIXELS, strict: bool = F
     header = read_header(path)
     check_size(path, header, max_pixels)
     try:
-        arr = _decode(path, header)
+        arr = _decode(path, header, indices=True)
     except Exception as e:
         raise InputError(path, f"not a readable label image ({str(e).splitlines()[0] if str(e) else e!r})") from None
     keep = [i for i, n in enumerate(arr.shape) if n > 1 or i >= arr.ndim - 2]

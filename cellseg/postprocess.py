@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.segmentation import expand_labels, relabel_sequential
+from skimage.segmentation import expand_labels
 
 from .defaults import BLOCK
 from .io import label_dtype
@@ -26,10 +26,28 @@ def classes_to_labels(classes: np.ndarray, min_size: int = 15, seam: int = 1) ->
         return np.zeros(classes.shape, np.uint16)
     if seam > 0:
         _grow_into_seams(labels, classes, seam)
-    labels = fill_holes(labels)
-    labels = remove_small(labels, min_size)
-    labels = relabel_sequential(labels)[0]
-    return labels.astype(label_dtype(int(labels.max())), copy=False)
+    labels = fill_holes(labels, inplace=True)
+    labels = remove_small(labels, min_size, inplace=True)
+    return sequential(labels)
+
+
+def label_sizes(labels: np.ndarray, rows: int = 1024) -> np.ndarray:
+    """Pixel count of every id 0..max, a band of rows at a time (bincount's int64 copy stays small)."""
+    top = int(labels.max()) if labels.size else 0
+    sizes = np.zeros(top + 1, np.int64)
+    for r in range(0, max(labels.shape[0], 1), rows):
+        sizes += np.bincount(labels[r:r + rows].ravel(), minlength=top + 1)
+    return sizes
+
+
+def sequential(labels: np.ndarray) -> np.ndarray:
+    """Ids renumbered 1..n in order, as uint16 (uint32 beyond 65,535 objects)."""
+    present = label_sizes(labels) > 0
+    present[0] = False
+    n = int(present.sum())
+    lut = np.zeros(len(present), label_dtype(n))
+    lut[present] = np.arange(1, n + 1)
+    return lut[labels]
 
 
 def _grow_into_seams(labels: np.ndarray, classes: np.ndarray, seam: int, block: int = BLOCK) -> None:
@@ -67,18 +85,20 @@ def probabilities_to_labels(probs: np.ndarray, min_size: int = 15) -> np.ndarray
     return classes_to_labels(np.argmax(probs, axis=0).astype(np.uint8), min_size=min_size)
 
 
-def remove_small(labels: np.ndarray, min_size: int) -> np.ndarray:
+def remove_small(labels: np.ndarray, min_size: int, inplace: bool = False) -> np.ndarray:
     if min_size <= 0:
         return labels
-    sizes = np.bincount(labels.ravel())
-    small = sizes < min_size
+    small = label_sizes(labels) < min_size
     small[0] = False
     if small.any():
-        labels = np.where(small[labels], 0, labels)
+        if inplace:
+            labels[small[labels]] = 0
+        else:
+            labels = np.where(small[labels], 0, labels)
     return labels
 
 
-def fill_holes(labels: np.ndarray) -> np.ndarray:
+def fill_holes(labels: np.ndarray, inplace: bool = False) -> np.ndarray:
     """Fill background holes fully enclosed by one object."""
     bg = labels == 0
     holes, n = ndi.label(bg)
@@ -86,7 +106,7 @@ def fill_holes(labels: np.ndarray) -> np.ndarray:
         return labels
     # holes touching the image border are not enclosed
     border = np.unique(np.concatenate([holes[0], holes[-1], holes[:, 0], holes[:, -1]]))
-    out = labels.copy()
+    out = labels if inplace else labels.copy()
     for sl_idx, sl in enumerate(ndi.find_objects(holes), start=1):
         if sl is None or sl_idx in border:
             continue

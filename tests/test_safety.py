@@ -348,7 +348,13 @@ def test_palette_cmyk_and_16_bit_png(tmp_path, blobs):
     pim = Image.fromarray(idx, mode="P")
     pim.putpalette([0, 0, 0, 0, 255, 0] + [0] * 762)
     pim.save(tmp_path / "pal.png")
-    np.testing.assert_allclose(read_image(tmp_path / "pal.png")[0], idx.astype(np.float32) * 255 * RGB_WEIGHTS[1], rtol=1e-5)
+    np.testing.assert_allclose(read_image(tmp_path / "pal.png")[0], idx.astype(np.float32) * 255 * RGB_WEIGHTS[1],
+                               rtol=1e-5)
+    # ...but a label image saved as indexed colour keeps its indices: they are the labels
+    from cellseg.io import read_labels
+
+    np.testing.assert_array_equal(read_labels(tmp_path / "pal.png"), idx)
+    np.testing.assert_array_equal(read_labels(tmp_path / "pal.tif"), idx)
     # CMYK: no ink = white, full K = black
     cmyk = np.zeros((*img.shape, 4), np.uint8)
     cmyk[..., 3] = np.where(img > 100, 255, 0)
