@@ -81,6 +81,7 @@ class Segmenter:
         self.low, self.high = norm.get("low", 1.0), norm.get("high", 99.8)
         self.tile, self.overlap, self.batch = int(tile), float(overlap), int(batch)
         self.tta, self.min_size = bool(tta), int(min_size)
+        self.block, self.block_margin = BLOCK, BLOCK_MARGIN  # frames larger than block go block by block
         if self.tile < 32:
             raise CellsegError(f"tile size {tile} is too small; use 32 or more")
         if self.batch < 1:
@@ -95,7 +96,7 @@ class Segmenter:
         """Progress units (tile batches) that :meth:`segment` will report for these frames."""
         per = sum(math.ceil(tiles_per_frame((r[0].stop - r[0].start, r[1].stop - r[1].start), self.tile,
                                             self.overlap) / self.batch)
-                  for r, _, _ in blocks(frames.shape[-2:]))
+                  for r, _, _ in blocks(frames.shape[-2:], self.block, self.block_margin))
         return per * (len(frames) if frames.ndim == 3 else 1) * (3 if self.tta else 1)
 
     def probabilities(self, frame: np.ndarray, progress: Progress | None = None) -> np.ndarray:
@@ -109,7 +110,7 @@ class Segmenter:
         """uint8 class map (Y, X) of one frame, block by block for large frames."""
         lo, hi = percentile_range(frame, self.low, self.high)
         out = np.empty(frame.shape, np.uint8)
-        for region, core, target in blocks(frame.shape):
+        for region, core, target in blocks(frame.shape, self.block, self.block_margin):
             probs = self._probabilities(apply_range(frame[region], lo, hi), ticker)
             out[target] = np.argmax(probs[(slice(None), *core)], axis=0)
         return out
