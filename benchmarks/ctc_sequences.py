@@ -16,12 +16,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from cellseg.ctc import mask_name, sequence_frames, write_tracks
-from cellseg.ctc_evaluate import evaluate_sequence, validate_result
+from cellseg.ctc import (
+    evaluate_sequence,
+    format_tracks,
+    mask_name,
+    sequence_frames,
+    track_frames,
+    validate_result,
+    write_tracks,
+)
 from cellseg.errors import InputError
 from cellseg.inference import Segmenter
 from cellseg.io import read_image, read_labels, write_labels
-from cellseg.tracking import format_tracks, track_frames
 
 DATA = Path(os.environ.get("CELLSEG_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 

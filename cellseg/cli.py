@@ -143,7 +143,7 @@ def _datasets(args) -> int:
 def _ctc_segment(args) -> int:
     from tqdm import tqdm
 
-    from .ctc_run import segment_sequence
+    from .ctc import segment_sequence
     from .inference import Segmenter
 
     bars: dict = {}
@@ -165,7 +165,7 @@ def _ctc_segment(args) -> int:
 
 
 def _ctc_evaluate(args) -> int:
-    from .ctc_evaluate import evaluate_sequence
+    from .ctc import evaluate_sequence
 
     r = evaluate_sequence(args.dataset_dir, args.seq)
     if args.json:
@@ -182,7 +182,7 @@ def _ctc_evaluate(args) -> int:
 
 
 def _ctc_package(args) -> int:
-    from .ctc_package import package
+    from .ctc import package
 
     sw = package(args.output, args.dataset, args.model, wheelhouse=args.wheelhouse, wheel=not args.no_wheel)
     print(f"wrote {sw}")

@@ -1,73 +1,33 @@
 """Segmentation measures: the Cell Tracking Challenge's SEG and DET, and AP / F1 at IoU 0.5.
 
-All work from one overlap table between reference (GT) and result labels, built with a single
-``bincount`` pass, so a 1024x1024 frame with hundreds of cells costs milliseconds.
+All work from one overlap table between reference (GT) and result labels
+(:func:`cellseg.matching.overlap`, one ``bincount`` pass), so a 1024x1024 frame with hundreds of cells
+costs milliseconds.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-from scipy.optimize import linear_sum_assignment
+
+from .matching import Overlap, match_by_iou, overlap
 
 # AOGM-D weights of the CTC DET measure
 W_SPLIT, W_FN, W_FP = 5.0, 10.0, 1.0
 
 
-@dataclass
-class Overlap:
-    inter: np.ndarray  # (n_ref + 1, n_res + 1) pixel counts, row/col 0 = background
-    ref_ids: np.ndarray
-    res_ids: np.ndarray
-
-    @property
-    def ref_area(self) -> np.ndarray:
-        return self.inter[1:].sum(axis=1)
-
-    @property
-    def res_area(self) -> np.ndarray:
-        return self.inter[:, 1:].sum(axis=0)
-
-
-def overlap(ref: np.ndarray, res: np.ndarray) -> Overlap:
-    if ref.shape != res.shape:
-        raise ValueError(f"reference shape {ref.shape} differs from result shape {res.shape}")
-    ref_ids, ref_inv = np.unique(ref, return_inverse=True)
-    res_ids, res_inv = np.unique(res, return_inverse=True)
-    # make index 0 mean background even when a frame has no background pixel
-    ref_ids, ref_inv = _with_background(ref_ids, ref_inv)
-    res_ids, res_inv = _with_background(res_ids, res_inv)
-    n, m = len(ref_ids), len(res_ids)
-    inter = np.bincount(ref_inv.ravel() * m + res_inv.ravel(), minlength=n * m).reshape(n, m)
-    return Overlap(inter, ref_ids[1:], res_ids[1:])
-
-
-def _with_background(ids, inv):
-    if len(ids) and ids[0] == 0:
-        return ids, inv
-    return np.concatenate([[0], ids]), inv + 1
-
-
 def seg_scores(ov: Overlap) -> np.ndarray:
     """CTC SEG per reference object: Jaccard with the result covering > 50% of it, else 0."""
-    inter = ov.inter[1:, 1:]
-    if inter.size == 0:
+    if ov.inter[1:, 1:].size == 0:
         return np.zeros(len(ov.ref_ids))
-    ref_area = ov.ref_area[:, None]
-    match = inter > 0.5 * ref_area
-    union = ref_area + ov.res_area[None, :] - inter
-    jac = np.where(match, inter / np.maximum(union, 1), 0.0)
-    return jac.max(axis=1)
+    return np.where(ov.majority(), ov.iou(), 0.0).max(axis=1)
 
 
 def det_counts(ov: Overlap) -> dict:
     """Detection errors as the CTC counts them (reference matched when a result covers > 50%)."""
-    inter = ov.inter[1:, 1:]
     n_ref, n_res = len(ov.ref_ids), len(ov.res_ids)
     if n_ref == 0 or n_res == 0:
         return {"n_ref": n_ref, "fn": n_ref, "fp": n_res, "split": 0}
-    match = inter > 0.5 * ov.ref_area[:, None]
+    match = ov.majority()
     refs_per_res = match.sum(axis=0)
     fn = int((match.sum(axis=1) == 0).sum())
     fp = int((refs_per_res == 0).sum())
@@ -85,13 +45,7 @@ def det_from_counts(c: dict) -> float:
 
 def matched_pairs(ov: Overlap, iou: float = 0.5) -> int:
     """Number of one-to-one matches with IoU >= threshold (Hungarian on IoU)."""
-    inter = ov.inter[1:, 1:].astype(float)
-    if inter.size == 0:
-        return 0
-    union = ov.ref_area[:, None] + ov.res_area[None, :] - inter
-    ious = inter / np.maximum(union, 1)
-    rows, cols = linear_sum_assignment(-ious)
-    return int((ious[rows, cols] >= iou).sum())
+    return len(match_by_iou(ov.iou(), iou)[0])
 
 
 def evaluate_pair(ref: np.ndarray, res: np.ndarray, iou: float = 0.5) -> dict:
@@ -130,8 +84,3 @@ def pool(results: list[dict]) -> dict:
         "n_ref": n_ref,
         "n_res": n_res,
     }
-
-
-def seg_score(ref: np.ndarray, res: np.ndarray) -> float:
-    """Mean CTC SEG of one frame (reference objects only: sparse GT scores its labelled cells)."""
-    return evaluate_pair(ref, res)["SEG"]

@@ -10,10 +10,14 @@ import pytest
 import tifffile
 
 from cellseg.cli import main
-from cellseg.ctc import sequence_frames
-from cellseg.ctc_evaluate import evaluate_sequence, validate_result
+from cellseg.ctc import (
+    evaluate_sequence,
+    format_tracks,
+    sequence_frames,
+    track_frames,
+    validate_result,
+)
 from cellseg.errors import InputError
-from cellseg.tracking import format_tracks, track_frames
 
 from .conftest import data_path
 

@@ -16,8 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .errors import CellsegError
-from .modelfile import model_paths, read_model_config
+from ..errors import CellsegError
+from ..modelfile import model_paths, read_model_config
 
 RUN = """#!/usr/bin/env bash
 # Cell Tracking Challenge executable for {dataset} sequence {seq}. Run from inside SW/:
@@ -67,7 +67,7 @@ A GPU is used when PyTorch sees one; otherwise the CPU.
 
 
 def _project_root() -> Path | None:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     return root if (root / "pyproject.toml").is_file() else None
 
 

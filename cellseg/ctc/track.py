@@ -15,9 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
-from .metrics import overlap
+from ..matching import match_by_iou, overlap
 
 
 @dataclass
@@ -30,9 +29,7 @@ class Track:
 
 def _iou_table(prev: np.ndarray, cur: np.ndarray):
     ov = overlap(prev, cur)
-    inter = ov.inter[1:, 1:].astype(float)
-    union = ov.ref_area[:, None] + ov.res_area[None, :] - inter
-    return ov.ref_ids, ov.res_ids, inter, inter / np.maximum(union, 1), ov.res_area
+    return ov.ref_ids, ov.res_ids, ov.inter[1:, 1:], ov.iou(), ov.res_area
 
 
 def track_frames(frames, min_iou: float = 0.1) -> tuple[np.ndarray, list[Track]]:
@@ -51,13 +48,11 @@ def track_frames(frames, min_iou: float = 0.1) -> tuple[np.ndarray, list[Track]]
         assigned: dict[int, int] = {}  # cur label -> track id
         if t > 0 and ids_prev:
             prev_lab, cur_lab, inter, iou, cur_area = _iou_table(frames[t - 1], cur)
-            rows, cols = linear_sum_assignment(-iou) if iou.size else ([], [])
             continued = {}  # prev track id -> cur label
-            for r, c in zip(rows, cols):
-                if iou[r, c] >= min_iou:
-                    tid = ids_prev[int(prev_lab[r])]
-                    assigned[int(cur_lab[c])] = tid
-                    continued[tid] = int(cur_lab[c])
+            for r, c in zip(*match_by_iou(iou, min_iou)):
+                tid = ids_prev[int(prev_lab[r])]
+                assigned[int(cur_lab[c])] = tid
+                continued[tid] = int(cur_lab[c])
             # divisions: unmatched objects mostly inside a previous object that continued
             for c, lab in enumerate(cur_lab):
                 lab = int(lab)
@@ -85,14 +80,11 @@ def track_frames(frames, min_iou: float = 0.1) -> tuple[np.ndarray, list[Track]]
                 prev_lab, cur_lab, _, iou, _ = _iou_table(frames[t - 2], np.where(np.isin(cur, free), cur, 0))
                 cand_rows = [i for i, lab in enumerate(prev_lab) if ids_prev2[int(lab)] in ended]
                 if cand_rows and len(cur_lab):
-                    sub = iou[cand_rows]
-                    rows, cols = linear_sum_assignment(-sub)
-                    for r, c in zip(rows, cols):
-                        if sub[r, c] >= min_iou:
-                            parent = ids_prev2[int(prev_lab[cand_rows[r]])]
-                            tracks[next_id] = Track(next_id, t, t, parent)
-                            assigned[int(cur_lab[c])] = next_id
-                            next_id += 1
+                    for r, c in zip(*match_by_iou(iou[cand_rows], min_iou)):
+                        parent = ids_prev2[int(prev_lab[cand_rows[r]])]
+                        tracks[next_id] = Track(next_id, t, t, parent)
+                        assigned[int(cur_lab[c])] = next_id
+                        next_id += 1
         for lab in labels:
             lab = int(lab)
             if lab not in assigned:

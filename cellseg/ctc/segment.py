@@ -11,12 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from .ctc import mask_name, sequence_frames, write_tracks
-from .defaults import MAX_PIXELS
-from .errors import InputError
-from .io import read_image, read_labels, write_labels
-from .safety import check_no_clobber
-from .tracking import format_tracks, track_frames
+from ..defaults import MAX_PIXELS
+from ..errors import InputError
+from ..io import read_image, read_labels, write_labels
+from ..safety import check_no_clobber
+from .layout import mask_name, sequence_frames, write_tracks
+from .track import format_tracks, track_frames
 
 
 def segment_sequence(dataset_dir: str | Path, seq: str, segmenter=None, track: bool = False,
@@ -34,7 +34,7 @@ def segment_sequence(dataset_dir: str | Path, seq: str, segmenter=None, track: b
     if overwrite and not track:
         (res / "res_track.txt").unlink(missing_ok=True)  # stale: it described the masks being replaced
     if todo and segmenter is None:
-        from .inference import Segmenter
+        from ..inference import Segmenter
 
         segmenter = Segmenter()
     for i, t in enumerate(todo):

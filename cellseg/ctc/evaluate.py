@@ -12,10 +12,10 @@ import io
 import warnings
 from pathlib import Path
 
-from .ctc import numbered_files
-from .errors import InputError
-from .io import read_labels
-from .metrics import evaluate_pair, pool
+from ..errors import InputError
+from ..io import read_labels
+from ..metrics import evaluate_pair, pool
+from .layout import numbered_files
 
 
 def evaluate_sequence(dataset_dir: str | Path, seq: str, use_ctcmetrics: bool = True) -> dict:

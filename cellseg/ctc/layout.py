@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write
-from .errors import InputError
-from .io import write_labels
+from ..atomic import atomic_write
+from ..errors import InputError
+from ..io import write_labels
 
 
 def mask_name(t: int, n_frames: int) -> str:
