@@ -18,6 +18,7 @@ import torch
 
 from cellseg.inference import Segmenter
 from cellseg.io import read_image, write_labels
+from cellseg.options import DEFAULTS
 
 DATA = Path(os.environ.get("CELLSEG_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 IMAGES = ["ctc/Fluo-N2DH-GOWT1/02/t052.tif", "ctc/Fluo-N2DL-HeLa/01/t013.tif", "ctc/Fluo-C2DL-MSC/02/t000.tif",
@@ -28,8 +29,8 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--model", default="default")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--tile", type=int, default=512)
-    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--tile", type=int, default=DEFAULTS.tile)
+    p.add_argument("--batch", type=int, default=DEFAULTS.batch)
     p.add_argument("--repeat", type=int, default=2)
     args = p.parse_args()
     seg = Segmenter(args.model, device=args.device, tile=args.tile, batch=args.batch)

@@ -1,4 +1,9 @@
-"""The ``cellseg`` command: segment, evaluate, train, datasets."""
+"""The ``cellseg`` command: segment, evaluate, train, datasets, ctc.
+
+Inference options come from :class:`cellseg.options.SegmentOptions` (flags, defaults, help and limits);
+progress comes from the core as :class:`cellseg.progress.ProgressEvent`s, which :class:`_Bars` only
+renders as tqdm bars.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,50 @@ import json
 import sys
 from pathlib import Path
 
-from .defaults import BATCH, MAX_PIXELS, MIN_SIZE, TILE
 from .errors import CellsegError, InputError
+from .options import SegmentOptions, option_fields
+from .progress import ProgressEvent
+
+#: SegmentOptions fields that are flags of ``segment`` and of ``ctc segment`` (block sizes stay internal)
+SEGMENT_FLAGS = ["model", "device", "tile", "overlap", "batch", "tta", "min_size", "channel", "planes", "max_pixels"]
+CTC_FLAGS = ["model", "device", "tile", "overlap", "batch", "tta", "min_size", "max_pixels"]
+
+
+class _Bars:
+    """Renders progress events as tqdm bars, one per stage (a bar closes when its stage is done)."""
+
+    def __init__(self, quiet: bool, units: dict[str, str]):
+        self.quiet, self.units, self.bars = quiet, units, {}
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if self.quiet:
+            return
+        from tqdm import tqdm
+
+        bar = self.bars.get(event.stage)
+        if bar is None or bar.total != event.total or event.done < bar.n:
+            if bar is not None:
+                bar.close()
+            desc = event.item if event.stage == "tiles" and event.item else event.stage
+            bar = self.bars[event.stage] = tqdm(total=event.total, desc=desc, unit=self.units.get(event.stage, "it"),
+                                                leave=event.stage != "tiles")
+        bar.update(event.done - bar.n)
+        if event.done >= event.total:
+            bar.close()
+            del self.bars[event.stage]
+
+    def write(self, line: str) -> None:
+        if not self.quiet:
+            from tqdm import tqdm
+
+            tqdm.write(line)
+
+
+def _options(args, names: list[str]) -> SegmentOptions:
+    return SegmentOptions(**{n: getattr(args, n) for n in names})
 
 
 def _segment(args) -> int:
-    from tqdm import tqdm
-
     from .io import check_size, find_images, read_header, read_image, write_labels
     from .safety import check_no_clobber, check_writable_folder
 
@@ -22,9 +64,10 @@ def _segment(args) -> int:
     targets = {f: out / f"{f.stem}{args.suffix}.tif" for f in files}
     check_no_clobber(targets)  # before anything is written; exit 2 naming the input
     check_writable_folder(out)
+    opts = _options(args, SEGMENT_FLAGS)
     for f in list(files):  # headers only: unreadable and oversized files fail before the model loads
         try:
-            check_size(f, read_header(f), args.max_pixels)
+            check_size(f, read_header(f), opts.max_pixels)
         except InputError as e:
             failed.append(e)
             files.remove(f)
@@ -32,19 +75,19 @@ def _segment(args) -> int:
         return _report(0, failed, out)
     from .inference import Segmenter
 
-    seg = Segmenter(args.model, device=args.device, tile=args.tile, batch=args.batch, tta=args.tta,
-                    min_size=args.min_size)
+    seg = Segmenter(options=opts)
+    bars = _Bars(args.quiet, {"images": "img", "tiles": "tile"})
     stems: dict[Path, Path] = {}
     done = 0
-    for path in tqdm(files, desc="images", unit="img", disable=args.quiet or len(files) < 2):
+    for i, path in enumerate(files):
+        if len(files) > 1:
+            bars(ProgressEvent("images", i, len(files)))
         target = targets[path]
         try:
             if target in stems:
                 raise InputError(path, f"output name {target.name} already used by {stems[target]}")
-            frames = read_image(path, max_pixels=args.max_pixels, channel=args.channel, planes=args.planes)
-            with tqdm(total=seg.count_steps(frames), desc=path.name, unit="tile", leave=False,
-                      disable=args.quiet) as bar:
-                labels = seg.segment(frames, progress=lambda d, t: bar.update(d - bar.n))
+            frames = read_image(path, max_pixels=opts.max_pixels, channel=opts.channel, planes=opts.planes)
+            labels = seg.segment(frames, progress=bars, name=path.name)
             labels = labels[0] if len(frames) == 1 else labels
             try:
                 write_labels(target, labels)
@@ -52,8 +95,7 @@ def _segment(args) -> int:
                 raise InputError(path, f"cannot write {target} ({e.strerror or e})") from None
             stems[target] = path
             done += 1
-            if not args.quiet:
-                tqdm.write(f"{path} -> {target} ({int(labels.max()) if labels.size else 0} cells)")
+            bars.write(f"{path} -> {target} ({int(labels.max()) if labels.size else 0} cells)")
         except InputError as e:
             failed.append(e)
         except (KeyboardInterrupt, CellsegError):
@@ -61,6 +103,8 @@ def _segment(args) -> int:
         except Exception as e:  # one bad file never stops a batch
             msg = str(e).splitlines()[0] if str(e) else ""
             failed.append(InputError(path, f"failed ({type(e).__name__}: {msg})"))
+    if len(files) > 1:
+        bars(ProgressEvent("images", len(files), len(files)))
     return _report(done, failed, out)
 
 
@@ -141,25 +185,11 @@ def _datasets(args) -> int:
 
 
 def _ctc_segment(args) -> int:
-    from tqdm import tqdm
-
     from .ctc import segment_sequence
-    from .inference import Segmenter
 
-    bars: dict = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        if args.quiet:
-            return
-        if stage not in bars:
-            bars[stage] = tqdm(total=total, desc=stage, unit="frame")
-        bars[stage].update(done - bars[stage].n)
-        if done == total:
-            bars[stage].close()
-
-    seg = Segmenter(args.model, device=args.device, tile=args.tile, batch=args.batch, tta=args.tta)
-    res = segment_sequence(args.dataset_dir, args.seq, seg, track=args.track, overwrite=args.overwrite,
-                           progress=progress, max_pixels=args.max_pixels)
+    progress = _Bars(args.quiet, {"segment": "frame", "track": "frame"})
+    res = segment_sequence(args.dataset_dir, args.seq, _options(args, CTC_FLAGS), track=args.track,
+                           overwrite=args.overwrite, progress=progress)
     print(f"wrote {res}", file=sys.stderr)
     return 0
 
@@ -189,20 +219,6 @@ def _ctc_package(args) -> int:
     return 0
 
 
-def _count(lowest: int):
-    """argparse type: a whole number >= lowest (bad values exit 2 with the parser's usage line)."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < lowest:
-            raise argparse.ArgumentTypeError(f"{value} is below {lowest}")
-        return value
-    parse.__name__ = "whole number"
-    return parse
-
-
 def _device(text: str) -> str:
     if text in ("auto", "cpu", "cuda") or (text.startswith("cuda:") and text[5:].isdigit()):
         return text
@@ -215,18 +231,36 @@ def _suffix(text: str) -> str:
     return text
 
 
-def _add_inference_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="default", help="model folder, .safetensors file, or 'default'")
-    p.add_argument("--device", type=_device, default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
-    p.add_argument("--tile", type=_count(32), default=TILE, help="tile size for sliding-window inference")
-    p.add_argument("--batch", type=_count(1), default=BATCH, help="tiles per forward pass")
-    p.add_argument("--tta", action="store_true", help="average over flips (3x slower)")
+def _number(kind, lowest, highest):
+    """argparse type: a number of ``kind`` within limits (bad values exit 2 with the parser's usage line)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number") from None
+        if lowest is not None and value < lowest:
+            raise argparse.ArgumentTypeError(f"{value} is below {lowest}")
+        if highest is not None and value > highest:
+            raise argparse.ArgumentTypeError(f"{value} is above {highest}")
+        return value
+    parse.__name__ = "whole number" if kind is int else "number"
+    return parse
 
 
-def _add_max_pixels(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--max-pixels", type=_count(1), default=MAX_PIXELS,
-                   help="refuse images of more values than this (frames x height x width x channels), read "
-                        "from the file header before decoding")
+def _add_options(p: argparse.ArgumentParser, names: list[str]) -> None:
+    """One flag per SegmentOptions field: its default, help and limits come from the dataclass."""
+    for name, default, typ, help, lo, hi in option_fields(names):
+        flag = "--" + name.replace("_", "-")
+        if typ == "bool":
+            p.add_argument(flag, action="store_true", help=help)
+        elif name == "device":
+            p.add_argument(flag, type=_device, default=default, help=help)
+        elif typ in ("int", "int | None"):
+            p.add_argument(flag, type=_number(int, lo, hi), default=default, help=help)
+        elif typ == "float":
+            p.add_argument(flag, type=_number(float, lo, hi), default=default, help=help)
+        else:
+            p.add_argument(flag, default=default, help=help)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -240,13 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--out", "--savedir", required=True, help="output folder")
     s.add_argument("--suffix", default="", type=_suffix,
                    help="added to each output name: OUT/<stem><suffix>.tif (e.g. _labels, to write beside the images)")
-    _add_inference_options(s)
-    s.add_argument("--min-size", type=_count(0), default=MIN_SIZE, help="drop objects smaller than this (pixels)")
-    s.add_argument("--channel", type=_count(0),
-                   help="segment this channel (0-based) of multi-channel images; default: luminance for RGB, "
-                        "the channel mean otherwise")
-    s.add_argument("--planes", action="store_true", help="segment Z-stacks plane by plane (cellseg is 2-D)")
-    _add_max_pixels(s)
+    _add_options(s, SEGMENT_FLAGS)
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=_segment)
 
@@ -254,13 +282,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("gt", help="ground-truth label file or folder")
     e.add_argument("pred", help="predicted label file or folder (same names; for man_segNNN also maskNNN or tNNN)")
     e.add_argument("--json", action="store_true", help="print JSON")
-    _add_max_pixels(e)
+    _add_options(e, ["max_pixels"])
     e.set_defaults(func=_evaluate)
 
     t = sub.add_parser("train", help="train a model from a YAML config (resumes when interrupted)")
     t.add_argument("config")
     t.add_argument("--out", help="run folder (overrides the config)")
-    t.add_argument("--steps", type=_count(1), help="total optimizer steps (overrides the config)")
+    t.add_argument("--steps", type=_number(int, 1, None), help="total optimizer steps (overrides the config)")
     t.add_argument("--device", type=_device, help="auto, cpu or cuda (overrides the config)")
     t.set_defaults(func=_train)
 
@@ -271,8 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     cs.add_argument("--seq", required=True, help="sequence, e.g. 01")
     cs.add_argument("--track", action="store_true", help="link cells over time; write res_track.txt")
     cs.add_argument("--overwrite", action="store_true", help="segment frames whose mask already exists")
-    _add_inference_options(cs)
-    _add_max_pixels(cs)
+    _add_options(cs, CTC_FLAGS)
     cs.add_argument("-q", "--quiet", action="store_true")
     cs.set_defaults(func=_ctc_segment)
     ce = csub.add_parser("evaluate", help="SEG, DET, TRA, OP_CSB, OP_CTB against <seq>_GT")

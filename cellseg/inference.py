@@ -2,27 +2,27 @@
 
 :class:`Segmenter` holds a loaded model and segments 2-D frames or (T, Y, X) stacks. Images larger
 than one tile go through MONAI's sliding-window inferer with Gaussian overlap blending; tiles are
-batched; optional flip test-time augmentation. Frames larger than ``BLOCK`` pixels a side go block by
-block (each block with a margin of context), keeping only a uint8 class map of the whole frame, so
-memory stays bounded whatever the image size. A ``progress(done, total)`` callback is called per
-tile batch and may raise :class:`cellseg.errors.Cancelled` to stop.
+batched; optional flip test-time augmentation. Frames larger than ``options.block`` pixels a side go
+block by block (each block with a margin of context), keeping only a uint8 class map of the whole
+frame, so memory stays bounded whatever the image size. Every option and its default is a field of
+:class:`cellseg.options.SegmentOptions`. A ``progress`` callback receives a
+:class:`cellseg.progress.ProgressEvent` per tile batch and may raise :class:`cellseg.errors.Cancelled`
+to stop.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable
 
 import numpy as np
 import torch
 
-from .defaults import BATCH, BLOCK, BLOCK_MARGIN, MIN_SIZE, OVERLAP, TILE
 from .errors import CellsegError
 from .io import as_frames, label_dtype
 from .normalize import apply_range, percentile_range
+from .options import DEFAULTS, SegmentOptions
 from .postprocess import classes_to_labels, probabilities_to_labels
-
-Progress = Callable[[int, int], None]
+from .progress import Progress, ProgressEvent
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -45,7 +45,7 @@ def tiles_per_frame(shape: tuple[int, int], tile: int, overlap: float) -> int:
     return n
 
 
-def blocks(shape: tuple[int, int], block: int = BLOCK, margin: int = BLOCK_MARGIN):
+def blocks(shape: tuple[int, int], block: int = DEFAULTS.block, margin: int = DEFAULTS.block_margin):
     """(region, core_in_region, core_in_frame) slices covering a frame block by block; one block when
     the frame fits."""
     h, w = shape
@@ -64,53 +64,51 @@ def blocks(shape: tuple[int, int], block: int = BLOCK, margin: int = BLOCK_MARGI
 class Segmenter:
     """Segment cells with a cellseg model.
 
-    >>> seg = Segmenter()                      # shipped default model, CUDA if present
-    >>> labels = seg.segment(image)            # (Y, X) or (T, Y, X) -> uint16 labels
+    >>> seg = Segmenter()                            # shipped default model, CUDA if present
+    >>> seg = Segmenter("my_model", tile=256)        # any SegmentOptions field as a keyword
+    >>> seg = Segmenter(options=SegmentOptions(tta=True))
+    >>> labels = seg.segment(image)                  # (Y, X) or (T, Y, X) -> uint16 labels
     """
 
-    def __init__(self, model="default", device: str = "auto", tile: int = TILE, overlap: float = OVERLAP,
-                 batch: int = BATCH, tta: bool = False, min_size: int = MIN_SIZE):
+    def __init__(self, model=None, options: SegmentOptions | None = None, **changes):
         from .modelfile import load_model
 
-        self.device = resolve_device(device)
+        opts = options or DEFAULTS
+        if model is not None and not isinstance(model, torch.nn.Module):
+            changes["model"] = str(model)
+        self.options = opts.replace(**changes)  # validated
+        self.device = resolve_device(self.options.device)
         if isinstance(model, torch.nn.Module):
             self.model, self.meta = model.to(self.device).eval(), {}
         else:
-            self.model, self.meta = load_model(model, self.device)
+            self.model, self.meta = load_model(self.options.model, self.device)
         norm = self.meta.get("normalization", {})
         self.low, self.high = norm.get("low", 1.0), norm.get("high", 99.8)
-        self.tile, self.overlap, self.batch = int(tile), float(overlap), int(batch)
-        self.tta, self.min_size = bool(tta), int(min_size)
-        self.block, self.block_margin = BLOCK, BLOCK_MARGIN  # frames larger than block go block by block
-        if self.tile < 32:
-            raise CellsegError(f"tile size {tile} is too small; use 32 or more")
-        if self.batch < 1:
-            raise CellsegError(f"batch {batch} must be 1 or more")
-        if not 0 <= self.overlap < 1:
-            raise CellsegError(f"overlap {overlap} must be in [0, 1)")
         if self.device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
 
     # -- the three stages, usable on their own ---------------------------------------------
     def count_steps(self, frames: np.ndarray) -> int:
         """Progress units (tile batches) that :meth:`segment` will report for these frames."""
-        per = sum(math.ceil(tiles_per_frame((r[0].stop - r[0].start, r[1].stop - r[1].start), self.tile,
-                                            self.overlap) / self.batch)
-                  for r, _, _ in blocks(frames.shape[-2:], self.block, self.block_margin))
-        return per * (len(frames) if frames.ndim == 3 else 1) * (3 if self.tta else 1)
+        o = self.options
+        per = sum(math.ceil(tiles_per_frame((r[0].stop - r[0].start, r[1].stop - r[1].start), o.tile,
+                                            o.overlap) / o.batch)
+                  for r, _, _ in blocks(frames.shape[-2:], o.block, o.block_margin))
+        return per * (len(frames) if frames.ndim == 3 else 1) * (3 if o.tta else 1)
 
     def probabilities(self, frame: np.ndarray, progress: Progress | None = None) -> np.ndarray:
         """Class probabilities (3, Y, X) of one 2-D frame (raw intensities), in one piece."""
+        o = self.options
         frame = as_frames(frame)[0]
-        ticker = _Ticker(math.ceil(tiles_per_frame(frame.shape, self.tile, self.overlap) / self.batch)
-                         * (3 if self.tta else 1), progress)
+        ticker = _Ticker(math.ceil(tiles_per_frame(frame.shape, o.tile, o.overlap) / o.batch)
+                         * (3 if o.tta else 1), progress)
         return self._probabilities(apply_range(frame, *percentile_range(frame, self.low, self.high)), ticker)
 
     def classes(self, frame: np.ndarray, ticker: "_Ticker") -> np.ndarray:
         """uint8 class map (Y, X) of one frame, block by block for large frames."""
         lo, hi = percentile_range(frame, self.low, self.high)
         out = np.empty(frame.shape, np.uint8)
-        for region, core, target in blocks(frame.shape, self.block, self.block_margin):
+        for region, core, target in blocks(frame.shape, self.options.block, self.options.block_margin):
             probs = self._probabilities(apply_range(frame[region], lo, hi), ticker)
             out[target] = np.argmax(probs[(slice(None), *core)], axis=0)
         return out
@@ -120,8 +118,9 @@ class Segmenter:
         from monai.inferers import SlidingWindowInferer
 
         x = torch.from_numpy(np.ascontiguousarray(normalized))[None, None].to(self.device)
-        roi = tuple(min(self.tile, s) for s in normalized.shape)
-        inferer = SlidingWindowInferer(roi_size=roi, sw_batch_size=self.batch, overlap=self.overlap,
+        o = self.options
+        roi = tuple(min(o.tile, s) for s in normalized.shape)
+        inferer = SlidingWindowInferer(roi_size=roi, sw_batch_size=o.batch, overlap=o.overlap,
                                        mode="gaussian", progress=False)
         def net(batch: torch.Tensor) -> torch.Tensor:
             if self.device.type == "cuda":
@@ -133,7 +132,7 @@ class Segmenter:
             ticker.tick()
             return torch.softmax(out.float(), dim=1)
 
-        flips = [(), (-1,), (-2,)] if self.tta else [()]
+        flips = [(), (-1,), (-2,)] if o.tta else [()]
         acc = None
         for dims in flips:
             xi = torch.flip(x, dims) if dims else x
@@ -144,16 +143,16 @@ class Segmenter:
 
     def labels(self, probs: np.ndarray) -> np.ndarray:
         """Instance labels (uint16, uint32 beyond 65,535 objects) from class probabilities (3, Y, X)."""
-        return probabilities_to_labels(probs, min_size=self.min_size)
+        return probabilities_to_labels(probs, min_size=self.options.min_size)
 
-    def segment(self, image: np.ndarray, progress: Progress | None = None) -> np.ndarray:
+    def segment(self, image: np.ndarray, progress: Progress | None = None, name: str = "") -> np.ndarray:
         """Instance labels for a 2-D image, an RGB image, or a (T, Y, X) stack: uint16, or uint32 when a
-        frame holds more than 65,535 objects."""
+        frame holds more than 65,535 objects. ``progress`` gets a "tiles" event per tile batch."""
         image = np.asarray(image)
-        frames = as_frames(image)
+        frames = as_frames(image, name or "<array>")  # arrays carry no axes: channels are picked when reading
         squeeze = image.ndim == 2 or (image.ndim == 3 and image.shape[-1] in (3, 4) and frames.shape[0] == 1)
-        ticker = _Ticker(self.count_steps(frames), progress)
-        out = [classes_to_labels(self.classes(frame, ticker), min_size=self.min_size) for frame in frames]
+        ticker = _Ticker(self.count_steps(frames), progress, name)
+        out = [classes_to_labels(self.classes(frame, ticker), min_size=self.options.min_size) for frame in frames]
         dtype = label_dtype(max(int(o.max()) for o in out))
         stacked = np.stack([o.astype(dtype, copy=False) for o in out])
         return stacked[0] if squeeze else stacked
@@ -162,10 +161,10 @@ class Segmenter:
 class _Ticker:
     """Counts tile batches and reports them to a progress callback."""
 
-    def __init__(self, total: int, progress: Progress | None):
-        self.done, self.total, self.progress = 0, total, progress
+    def __init__(self, total: int, progress: Progress | None, item: str = ""):
+        self.done, self.total, self.progress, self.item = 0, total, progress, item
 
     def tick(self) -> None:
         self.done += 1
         if self.progress is not None:
-            self.progress(self.done, self.total)
+            self.progress(ProgressEvent("tiles", self.done, self.total, self.item))

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_write
-from .defaults import MAX_PIXELS
+from .options import DEFAULTS
 from .errors import InputError
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
@@ -128,7 +128,7 @@ def read_header(path: str | Path) -> Header:
     raise InputError(path, f"unsupported file type {suffix!r}; use one of {', '.join(IMAGE_SUFFIXES)}")
 
 
-def check_size(path: str | Path, header: Header, max_pixels: int = MAX_PIXELS) -> None:
+def check_size(path: str | Path, header: Header, max_pixels: int = DEFAULTS.max_pixels) -> None:
     """Refuse an image whose decoded size is beyond ``max_pixels`` values (all frames and channels)."""
     if header.values > max_pixels:
         gib = header.values * header.dtype.itemsize / 2**30
@@ -220,7 +220,7 @@ def to_gray(fyxc: np.ndarray, color: str, path: Path | str, channel: int | None 
     return fyxc.astype(np.float32).mean(axis=-1)
 
 
-def read_image(path: str | Path, max_pixels: int = MAX_PIXELS, channel: int | None = None,
+def read_image(path: str | Path, max_pixels: int = DEFAULTS.max_pixels, channel: int | None = None,
                planes: bool = False) -> np.ndarray:
     """Frames of one image file as float32 (T, Y, X); T = 1 for a 2-D image."""
     path = Path(path)
@@ -291,7 +291,7 @@ def as_frames(arr: np.ndarray, name: str | Path = "<array>", channel: int | None
     return _check_frames(arr, name)
 
 
-def read_labels(path: str | Path, max_pixels: int = MAX_PIXELS, strict: bool = False) -> np.ndarray:
+def read_labels(path: str | Path, max_pixels: int = DEFAULTS.max_pixels, strict: bool = False) -> np.ndarray:
     """Instance labels of one file, as stored (2-D or T, Y, X), as an integer array.
 
     Labels must be non-negative integers. Float files whose values are all whole numbers are accepted

@@ -12,12 +12,12 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.segmentation import expand_labels
 
-from .defaults import BLOCK
+from .options import DEFAULTS
 from .io import label_dtype
 from .targets import BOUNDARY, INTERIOR
 
 
-def classes_to_labels(classes: np.ndarray, min_size: int = 15, seam: int = 1) -> np.ndarray:
+def classes_to_labels(classes: np.ndarray, min_size: int = DEFAULTS.min_size, seam: int = 1) -> np.ndarray:
     """Instance labels from a 2-D class map (0 background, 1 interior, 2 boundary): uint16, or uint32
     when there are more than 65,535 objects."""
     labels = np.zeros(classes.shape, np.int32)
@@ -50,7 +50,7 @@ def sequential(labels: np.ndarray) -> np.ndarray:
     return lut[labels]
 
 
-def _grow_into_seams(labels: np.ndarray, classes: np.ndarray, seam: int, block: int = BLOCK) -> None:
+def _grow_into_seams(labels: np.ndarray, classes: np.ndarray, seam: int, block: int = DEFAULTS.block) -> None:
     """Give boundary pixels on a seam between two cells to the nearest cell, in place.
 
     A boundary pixel is on a seam when two different cells lie within 2*seam of it. Every step looks
@@ -80,7 +80,7 @@ def _grow_into_seams(labels: np.ndarray, classes: np.ndarray, seam: int, block: 
         labels[region][a] = values
 
 
-def probabilities_to_labels(probs: np.ndarray, min_size: int = 15) -> np.ndarray:
+def probabilities_to_labels(probs: np.ndarray, min_size: int = DEFAULTS.min_size) -> np.ndarray:
     """Instance labels from class probabilities shaped (3, Y, X)."""
     return classes_to_labels(np.argmax(probs, axis=0).astype(np.uint8), min_size=min_size)
 

@@ -1,9 +1,12 @@
 """The segmentation dock widget: a thin layer over :class:`cellseg.Segmenter`.
 
-Inference runs in a napari ``thread_worker``; a napari progress bar counts tile batches (per tile on
-one big image, per frame on a stack); Cancel stops within one tile batch and leaves the layers as they
-were. The result goes to a Labels layer named after the image, updated in place on later runs, with
-the image's scale and translate.
+Its controls and their defaults come from :class:`cellseg.options.SegmentOptions`. Inference runs in a
+napari ``thread_worker`` over :func:`cellseg.progress.iterate`, which yields the core's progress
+events; the widget only forwards them to a napari progress bar (tile batches: per tile on one big
+image, per frame on a stack). Cancel goes through the same channel: the core's next progress call
+raises ``Cancelled``, within one tile batch, and the layers stay as they were. The result goes to a
+Labels layer named after the image, updated in place on later runs, with the image's scale and
+translate.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, PushButton, SpinBox, create_widget
 
 from cellseg.io import as_frames
-
-from ._run import segment_with_progress
+from cellseg.options import DEFAULTS, SegmentOptions, option_fields
+from cellseg.progress import iterate
 
 DEFAULT = "default (shipped)"
 FROM_FILE = "model file..."
@@ -34,15 +37,23 @@ def _hide_triton_without_cuda() -> None:
         sys.modules["triton"] = None
 
 
-def _segmenter(model: str, device: str, tile: int, tta: bool, min_size: int):
+def _segmenter(options: SegmentOptions):
+    """The cached segmenter of this model and device, set to these options."""
     from cellseg.inference import Segmenter
 
-    key = (model, device)
+    key = (options.model, options.device)
     if key not in _CACHE:
-        _CACHE[key] = Segmenter(model, device=device)
+        _CACHE[key] = Segmenter(options=options)
     seg = _CACHE[key]
-    seg.tile, seg.tta, seg.min_size = tile, tta, min_size
+    seg.options = options
     return seg
+
+
+def _spin(name: str, label: str, **kw) -> SpinBox:
+    """A SpinBox for a SegmentOptions field: its default and limits."""
+    (_, default, _, help, lo, hi), = option_fields([name])
+    return SpinBox(label=label, value=default, min=lo if lo is not None else 0,
+                   max=hi if hi is not None else 1_000_000_000, tooltip=help, **kw)
 
 
 class SegmentWidget(Container):
@@ -56,10 +67,10 @@ class SegmentWidget(Container):
         self.image = create_widget(annotation="napari.layers.Image", label="Image")
         self.model = ComboBox(label="Model", choices=[DEFAULT, FROM_FILE], value=DEFAULT)
         self.model_file = FileEdit(label="Model file", mode="r", filter="*.safetensors *.json", visible=False)
-        self.device = ComboBox(label="Device", choices=["auto", "cpu", "cuda"], value="auto")
-        self.tile = SpinBox(label="Tile size", min=64, max=4096, step=64, value=512)
-        self.tta = CheckBox(label="Flip TTA", value=False, tooltip="average over flips (3x slower)")
-        self.min_size = SpinBox(label="Min size (px)", min=0, max=1_000_000, value=15)
+        self.device = ComboBox(label="Device", choices=["auto", "cpu", "cuda"], value=DEFAULTS.device)
+        self.tile = _spin("tile", "Tile size", step=32)
+        self.tta = CheckBox(label="Flip TTA", value=DEFAULTS.tta, tooltip="average over flips (3x slower)")
+        self.min_size = _spin("min_size", "Min size (px)")
         self.run_button = PushButton(text="Run")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.status = Label(value="")
@@ -76,7 +87,11 @@ class SegmentWidget(Container):
 
     # -- actions ---------------------------------------------------------------------------
     def model_path(self) -> str:
-        return "default" if self.model.value == DEFAULT else str(self.model_file.value)
+        return DEFAULTS.model if self.model.value == DEFAULT else str(self.model_file.value)
+
+    def options(self) -> SegmentOptions:
+        return DEFAULTS.replace(model=self.model_path(), device=self.device.value, tile=self.tile.value,
+                                tta=self.tta.value, min_size=self.min_size.value)
 
     def run(self):
         from napari.qt.threading import create_worker
@@ -99,17 +114,20 @@ class SegmentWidget(Container):
         elif layer.ndim > 3:
             show_warning(f"cellseg: '{layer.name}' has {layer.ndim} dimensions; use a 2-D or 3-D layer")
             return None
-        args = (self.model_path(), self.device.value, self.tile.value, self.tta.value, self.min_size.value)
+        options = self.options()
         self._cancel.clear()
         bar = progress(total=0, desc=f"cellseg: {layer.name}")
-        worker = create_worker(segment_with_progress, lambda: _segmenter(*args), frames, self._cancel,
+
+        def job(report):
+            return _segmenter(options).segment(frames, progress=report, name=layer.name)
+
+        worker = create_worker(iterate, job, self._cancel,
                                _start_thread=False, _ignore_errors=True)  # errors go to on_error
 
         def on_step(event):
-            done, total = event
-            if bar.total != total:
-                bar.total = total
-            bar.n = done
+            if bar.total != event.total:
+                bar.total = event.total
+            bar.n = event.done
             bar.refresh()
 
         def on_done(labels):

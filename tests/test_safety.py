@@ -239,9 +239,9 @@ def test_block_by_block_matches_the_whole_frame():
     frame, truth = read_image(NUCLEI)[0], read_labels(NUCLEI_LABELS)
     seg = Segmenter(device="cpu", tile=128)  # the same window size both ways (group norm sees one tile)
     whole = seg.segment(frame)
-    seg.block, seg.block_margin = 200, 96  # 3 x 3 blocks on 512 x 512
+    seg.options = seg.options.replace(block=200, block_margin=96)  # 3 x 3 blocks on 512 x 512
     steps = []
-    blocked = seg.segment(frame, progress=lambda d, t: steps.append((d, t)))
+    blocked = seg.segment(frame, progress=lambda e: steps.append((e.done, e.total)))
     assert steps[-1][0] == steps[-1][1] == seg.count_steps(frame[None]) and steps[-1][1] >= 9
     # window placement alone moves this model's masks (overlap 0.25 vs 0.5: SEG 0.89 between the two);
     # blocks move them less, and the score against the truth stays the same
@@ -299,11 +299,11 @@ def test_unexpected_failure_in_one_file_does_not_stop_the_batch(images, tmp_path
 
     real = Segmenter.segment
 
-    def flaky(self, frames, progress=None):
+    def flaky(self, frames, progress=None, name=""):
         if flaky.calls == 0:
             flaky.calls += 1
             raise RuntimeError("deep inside torch\nsecond line")
-        return real(self, frames, progress)
+        return real(self, frames, progress, name)
 
     flaky.calls = 0
     monkeypatch.setattr(Segmenter, "segment", flaky)

@@ -41,7 +41,7 @@ def test_tiling_blends_and_matches_whole_image(tiny_model_dir, blobs):
     whole = Segmenter(tiny_model_dir, device="cpu", tile=512)
     tiled = Segmenter(tiny_model_dir, device="cpu", tile=64, overlap=0.5, batch=3)
     seen = []
-    p_tiled = tiled.probabilities(img, progress=lambda d, t: seen.append((d, t)))
+    p_tiled = tiled.probabilities(img, progress=lambda e: seen.append((e.done, e.total)))
     p_whole = whole.probabilities(img)
     assert p_tiled.shape == (3, *img.shape)
     np.testing.assert_allclose(p_tiled.sum(0), 1, atol=1e-4)

@@ -265,7 +265,7 @@ class Trainer:
         if not self.val_sets:
             self.replace_best()
             return ""
-        seg = Segmenter(self.model, device=str(self.device), tile=512, batch=4)
+        seg = Segmenter(self.model, device=str(self.device))
         scores = validate(seg, self.val_sets, max_frames=self.cfg.val_max_frames)
         mean = float(np.mean([s["SEG"] for s in scores.values()]))
         if mean > self.best:

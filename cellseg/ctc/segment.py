@@ -9,20 +9,24 @@ is, or links to, a raw frame stops the run before anything is written.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
 
-from ..defaults import MAX_PIXELS
 from ..errors import InputError
 from ..io import read_image, read_labels, write_labels
+from ..options import DEFAULTS, SegmentOptions
+from ..progress import Progress, ProgressEvent
 from ..safety import check_no_clobber
 from .layout import mask_name, sequence_frames, write_tracks
 from .track import format_tracks, track_frames
 
 
-def segment_sequence(dataset_dir: str | Path, seq: str, segmenter=None, track: bool = False,
-                     overwrite: bool = False, progress: Callable[[str, int, int], None] | None = None,
-                     max_pixels: int = MAX_PIXELS) -> Path:
-    """Write ``<dataset_dir>/<seq>_RES``; returns that folder. ``segmenter`` is built lazily."""
+def segment_sequence(dataset_dir: str | Path, seq: str, options: SegmentOptions | None = None, track: bool = False,
+                     overwrite: bool = False, progress: Progress | None = None, segmenter=None) -> Path:
+    """Write ``<dataset_dir>/<seq>_RES``; returns that folder.
+
+    The segmenter is built from ``options`` (or given ready as ``segmenter``) only when a frame needs
+    segmenting. ``progress`` gets "segment" and "track" events (frames) and may raise ``Cancelled``.
+    """
+    options = options or DEFAULTS
     dataset_dir = Path(dataset_dir)
     frames = sequence_frames(dataset_dir / seq)
     res = dataset_dir / f"{seq}_RES"
@@ -36,20 +40,21 @@ def segment_sequence(dataset_dir: str | Path, seq: str, segmenter=None, track: b
     if todo and segmenter is None:
         from ..inference import Segmenter
 
-        segmenter = Segmenter()
+        segmenter = Segmenter(options=options)
+    item = f"{dataset_dir.name}/{seq}"
     for i, t in enumerate(todo):
-        labels = segmenter.segment(read_image(frames[t], max_pixels=max_pixels)[0])
+        labels = segmenter.segment(read_image(frames[t], max_pixels=options.max_pixels)[0])
         if labels.max() > 65535:
             raise InputError(frames[t], f"{int(labels.max())} objects; CTC masks are uint16 (at most 65,535)")
         write_labels(res / mask_name(t, n), labels)
         if progress:
-            progress("segment", i + 1, len(todo))
+            progress(ProgressEvent("segment", i + 1, len(todo), item))
     if track:
         masks = [read_labels(res / mask_name(t, n)) for t in range(n)]
         relabelled, tracks = track_frames(masks)
         for t in range(n):
             write_labels(res / mask_name(t, n), relabelled[t])
             if progress:
-                progress("track", t + 1, n)
+                progress(ProgressEvent("track", t + 1, n, item))
         write_tracks(res, format_tracks(tracks))
     return res

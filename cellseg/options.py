@@ -1,0 +1,68 @@
+"""Every option of reading and segmenting images, with its one default: :class:`SegmentOptions`.
+
+The CLI (``cellseg segment`` and ``cellseg ctc segment``), the library (:class:`cellseg.Segmenter`),
+the napari widget and the CTC runner are all built from this dataclass: its field defaults are the
+defaults, its metadata the help text and limits the CLI and the widget show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+
+from .errors import CellsegError
+
+
+def _opt(default, help: str, lowest=None, highest=None):
+    return field(default=default, metadata={"help": help, "min": lowest, "max": highest})
+
+
+@dataclass
+class SegmentOptions:
+    model: str = _opt("default", "model folder, .safetensors file, or 'default' (the shipped model)")
+    device: str = _opt("auto", "auto (CUDA when present), cpu, cuda or cuda:N")
+    tile: int = _opt(512, "tile size for sliding-window inference", 32, 8192)
+    overlap: float = _opt(0.25, "overlap of neighbouring tiles (fraction of a tile)", 0.0, 0.95)
+    batch: int = _opt(4, "tiles per forward pass", 1, 1024)
+    tta: bool = _opt(False, "average over flips (3x slower)")
+    min_size: int = _opt(15, "drop objects smaller than this (pixels)", 0, None)
+    channel: int | None = _opt(None, "segment this channel (0-based) of multi-channel images; default: "
+                                     "luminance for RGB, the channel mean otherwise", 0, None)
+    planes: bool = _opt(False, "segment Z-stacks plane by plane (cellseg is 2-D)")
+    max_pixels: int = _opt(1_000_000_000, "refuse images of more values than this (frames x height x width x "
+                                          "channels), read from the file header before decoding", 1, None)
+    block: int = _opt(2048, "frames larger than this many pixels a side are segmented block by block "
+                            "(bounded memory)", 64, None)
+    block_margin: int = _opt(96, "context added around each block (pixels)", 0, None)
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        """One-line errors for values out of range (the CLI's parser checks the same limits)."""
+        for f in fields(self):
+            value, lo, hi = getattr(self, f.name), f.metadata["min"], f.metadata["max"]
+            if value is None or isinstance(value, (bool, str)):
+                continue
+            if (lo is not None and value < lo) or (hi is not None and value > hi):
+                bounds = f"from {lo}" + (f" to {hi}" if hi is not None else " up")
+                raise CellsegError(f"{f.name} = {value!r} is out of range ({bounds})")
+        if self.overlap >= 1:
+            raise CellsegError(f"overlap {self.overlap} must be below 1")
+
+    def replace(self, **changes) -> SegmentOptions:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+#: the defaults, for code that needs one value (``DEFAULTS.max_pixels``)
+DEFAULTS = SegmentOptions()
+
+
+def option_fields(names: list[str] | None = None):
+    """(name, default, type name, help, min, max) of the options, in declaration order."""
+    for f in fields(SegmentOptions):
+        if names is None or f.name in names:
+            default = f.default if f.default is not MISSING else None
+            yield f.name, default, f.type, f.metadata["help"], f.metadata["min"], f.metadata["max"]
