@@ -176,7 +176,7 @@ def _datasets(args) -> int:
 
     if args.action == "list":
         for d in registry.DATASETS.values():
-            print(f"{d.name:<20} {d.modality:<40} {d.url}")
+            print(f"{d.name:<20} {d.layout:<6} {d.modality:<45} {d.url}  ({d.licence})")
         return 0
     for name in args.names:
         path = registry.download(name, args.dest, url=args.url, force=args.force)

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_write
-from .options import DEFAULTS
 from .errors import InputError
+from .options import DEFAULTS
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 MIN_SIDE = 8

@@ -14,7 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-CLASS_NAMES = ("background", "interior", "boundary")
+#: the seed backbones: every one is built and trained a step by the shared model tester
+#: (tests/test_model.py iterates this tuple); any other smp name or timm name with ``tu-`` works too
+ENCODERS = ("resnet34", "tu-resnet50d", "tu-convnext_tiny", "tu-ghostnet_100", "tu-efficientnet_b0",
+            "tu-mobilenetv3_large_100")
 MAX_CHANNELS = 64  # input channels or classes
 MAX_WIDTH = 4096  # channels of one decoder stage
 MAX_SIZE = 16384  # any size given to the encoder (an input size, say)
@@ -209,8 +212,3 @@ def build_model(config: ModelConfig | dict | None = None, **overrides) -> CellUN
         config = ModelConfig.from_dict({**config.to_dict(), **overrides})
     config.validate()
     return CellUNet(config)
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-

@@ -12,8 +12,8 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.segmentation import expand_labels
 
-from .options import DEFAULTS
 from .io import label_dtype
+from .options import DEFAULTS
 from .targets import BOUNDARY, INTERIOR
 
 

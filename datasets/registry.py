@@ -20,16 +20,21 @@ from cellseg.errors import CellsegError
 CTC_TRAINING_URL = "https://data.celltrackingchallenge.net/training-datasets/{name}.zip"
 
 
+CTC_LICENCE = "Cell Tracking Challenge terms of use (cite Maska et al. 2014, Ulman et al. 2017)"
+
+
 @dataclass(frozen=True)
 class PublicDataset:
     name: str
     modality: str
     url: str
+    licence: str
+    layout: str = "ctc"  # how it unpacks: a key of cellseg.datasets.READERS
     sha256: str | None = None  # checked when known
 
 
 def _ctc(name: str, modality: str) -> PublicDataset:
-    return PublicDataset(name, modality, CTC_TRAINING_URL.format(name=name))
+    return PublicDataset(name, modality, CTC_TRAINING_URL.format(name=name), CTC_LICENCE)
 
 
 DATASETS = {d.name: d for d in [

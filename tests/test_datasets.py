@@ -123,3 +123,36 @@ def test_registry_rejects_bad_archives(tmp_path):
         registry.download("PhC-C2DH-U373", tmp_path / "d", url=(tmp_path / "nope.zip").as_uri())
     with pytest.raises(CellsegError, match="unknown dataset"):
         registry.download("Nope", tmp_path)
+
+
+def test_dataset_specs_and_readers_registry(tmp_path):
+    from pathlib import Path
+
+    import tifffile
+    import yaml
+
+    from cellseg.datasets import READERS, DatasetSpec, Part, load_split
+
+    assert set(READERS) == {"ctc", "folder"}
+    spec = DatasetSpec.from_dict({"name": "s", "kind": "ctc", "path": "x",
+                                  "train": [{"seq": "01", "frames": "0-2"}], "val": [{"seq": 2, "frames": [5]}]})
+    assert spec.layout == "ctc" and spec.train == (Part("01", "auto", (0, 1, 2)),) and spec.val[0].seq == "2"
+    with pytest.raises(CellsegError, match="unknown layout 'zarr'"):
+        DatasetSpec.from_dict({"name": "s", "layout": "zarr", "path": "x"})
+    with pytest.raises(CellsegError, match="unknown keys"):
+        DatasetSpec.from_dict({"name": "s", "path": "x", "vall": []})
+    # a folder dataset split by the reader its layout names: every 5th image (offset 4) held out
+    root = tmp_path / "data"
+    for d in ("images", "labels"):
+        (root / "f" / d).mkdir(parents=True)
+    for i in range(7):
+        tifffile.imwrite(root / "f" / "images" / f"i{i}.tif", np.full((16, 16), i, np.uint8))
+        tifffile.imwrite(root / "f" / "labels" / f"i{i}.tif", np.ones((16, 16), np.uint16))
+    train, val = load_split({"name": "f", "layout": "folder", "path": "f"}, root)
+    assert [s.name for s in val] == ["f/i4"] and len(train) == 6
+    # the shipped configs name modality and licence for every dataset
+    configs = Path(__file__).resolve().parents[1] / "training" / "configs"
+    for cfg in configs.glob("*.yaml"):
+        for entry in yaml.safe_load(cfg.read_text())["datasets"]:
+            s = DatasetSpec.from_dict(entry)
+            assert s.modality and s.licence, (cfg.name, s.name)

@@ -4,17 +4,14 @@ import pytest
 import torch
 from torch import nn
 
-from cellseg.model import ModelConfig, batchnorm_to_groupnorm, build_model, group_count
-
-BACKBONES = ["resnet34", "tu-resnet50d", "tu-convnext_tiny", "tu-ghostnet_100", "tu-efficientnet_b0",
-             "tu-mobilenetv3_large_100"]
+from cellseg.model import ENCODERS, ModelConfig, batchnorm_to_groupnorm, build_model, group_count
 
 
 def batchnorms(model):
     return [n for n, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
 
-@pytest.mark.parametrize("encoder", BACKBONES)
+@pytest.mark.parametrize("encoder", ENCODERS)
 def test_backbone_groupnorm_aspp_odd_size(encoder):
     torch.manual_seed(0)
     model = build_model(encoder=encoder, decoder_channels=(64, 32, 16, 16, 8))

@@ -231,9 +231,8 @@ def test_wrong_model_configs_exit_2_in_one_line(tmp_path, tiny_model_dir, images
 def test_block_by_block_matches_the_whole_frame():
     """Large frames go block by block; cells on block seams keep one id (the shipped model on the sample)."""
     from cellseg.inference import Segmenter
-    from cellseg.io import read_image
+    from cellseg.io import read_image, read_labels
     from cellseg.metrics import evaluate_pair
-    from cellseg.io import read_labels
     from cellseg.samples import NUCLEI, NUCLEI_LABELS
 
     frame, truth = read_image(NUCLEI)[0], read_labels(NUCLEI_LABELS)

@@ -15,19 +15,8 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from cellseg.errors import CellsegError
 from cellseg.normalize import percentile_normalize
 from cellseg.targets import IGNORE, labels_to_classes
-from cellseg.datasets import read_folder, read_sequence
 
 from .augment import train_transform
-
-
-def parse_frames(spec) -> list[int] | None:
-    """"0-49" or [1, 2, 5] or None."""
-    if spec is None:
-        return None
-    if isinstance(spec, str):
-        a, b = spec.split("-")
-        return list(range(int(a), int(b) + 1))
-    return [int(x) for x in spec]
 
 
 def resolve_root(data_root: str | None) -> Path:
@@ -35,26 +24,6 @@ def resolve_root(data_root: str | None) -> Path:
     if not root.is_dir():
         raise CellsegError(f"{root}: data folder not found (set data_root in the config or CELLSEG_DATA)")
     return root
-
-
-def load_split(spec: dict, root: Path) -> tuple[list, list]:
-    """(train samples, validation samples) of one dataset entry of the config."""
-    kind, path, name = spec.get("kind", "ctc"), root / spec["path"], spec["name"]
-    if kind == "ctc":
-        def read(parts):
-            out = []
-            for part in parts or []:
-                out += read_sequence(path, part["seq"], part.get("source", "auto"),
-                                     parse_frames(part.get("frames")), dataset=name)
-            return out
-        return read(spec.get("train")), read(spec.get("val"))
-    if kind == "folder":
-        every, offset = spec.get("val_every", 5), spec.get("val_offset", 4)
-        samples = read_folder(path, dataset=name)
-        val = [s for i, s in enumerate(samples) if i % every == offset]
-        train = [s for i, s in enumerate(samples) if i % every != offset]
-        return train, val
-    raise CellsegError(f"dataset {name}: unknown kind {kind!r} (ctc or folder)")
 
 
 class RandomCrops(IterableDataset):

@@ -10,9 +10,10 @@ import json
 import time
 
 from cellseg.baseline import otsu_watershed
+from cellseg.datasets import load_split
 from cellseg.inference import Segmenter
 
-from .data import load_split, resolve_root
+from .data import resolve_root
 from .trainer import TrainConfig
 from .validate import validate
 
@@ -27,10 +28,10 @@ def main(argv=None) -> dict:
     cfg = TrainConfig.from_yaml(args.config)
     root = resolve_root(cfg.data_root)
     val_sets = {}
-    for spec in cfg.datasets:
+    for spec in cfg.dataset_specs():
         _, val = load_split(spec, root)
         if val:
-            val_sets[spec["name"]] = val
+            val_sets[spec.name] = val
     t0 = time.time()
     model = validate(Segmenter(args.model, device="auto"), val_sets, args.max_frames)
     t1 = time.time()

@@ -28,12 +28,13 @@ import numpy as np
 import torch
 import yaml
 
+from cellseg.datasets import DatasetSpec, load_split
 from cellseg.errors import CellsegError
 from cellseg.inference import Segmenter, resolve_device
 from cellseg.model import ModelConfig, build_model
 from cellseg.modelfile import save_model
 
-from .data import infinite_loader, load_split, resolve_root
+from .data import infinite_loader, resolve_root
 from .losses import SegLoss
 from .validate import validate
 
@@ -73,7 +74,12 @@ class TrainConfig:
         unknown = set(raw or {}) - known
         if unknown:
             raise CellsegError(f"{path}: unknown keys {sorted(unknown)}")
-        return cls(**raw)
+        cfg = cls(**raw)
+        cfg.dataset_specs()  # a bad dataset entry fails here, naming it
+        return cfg
+
+    def dataset_specs(self) -> list[DatasetSpec]:
+        return [d if isinstance(d, DatasetSpec) else DatasetSpec.from_dict(d) for d in self.datasets]
 
 
 def lr_factor(step: int, warmup: int, total: int, floor: float = 0.01) -> float:
@@ -98,11 +104,11 @@ class Trainer:
         np.random.seed(cfg.seed)
         root = resolve_root(cfg.data_root)
         self.train_sets, self.val_sets = {}, {}
-        for spec in cfg.datasets:
+        for spec in cfg.dataset_specs():
             train, val = load_split(spec, root)
-            self.train_sets[spec["name"]] = train
+            self.train_sets[spec.name] = train
             if val:
-                self.val_sets[spec["name"]] = val
+                self.val_sets[spec.name] = val
         self.model = build_model(ModelConfig.from_dict(cfg.model)).to(self.device)
         if self.device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
