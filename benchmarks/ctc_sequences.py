@@ -62,9 +62,16 @@ def run_sequence(src: Path, seq: str, seg: Segmenter, tmp: Path) -> dict:
         write_labels(res / mask_name(t, n), relabelled[t])
     write_tracks(res, format_tracks(tracks))
     t4 = time.perf_counter()
-    row.update(frames=n, megapixels=round(mpix, 1), segment_s=round(t1 - t0, 1),
-               track_s=round(t3 - t2, 2), track_io_s=round((t2 - t1) + (t4 - t3), 2),
-               track_pct=round(100 * (t3 - t2) / (t1 - t0), 2), tracks=len(tracks), valid=validate_result(res))
+    row.update(
+        frames=n,
+        megapixels=round(mpix, 1),
+        segment_s=round(t1 - t0, 1),
+        track_s=round(t3 - t2, 2),
+        track_io_s=round((t2 - t1) + (t4 - t3), 2),
+        track_pct=round(100 * (t3 - t2) / (t1 - t0), 2),
+        tracks=len(tracks),
+        valid=validate_result(res),
+    )
     if (ds / f"{seq}_GT").is_dir():
         r = evaluate_sequence(ds, seq)
         row.update({k: round(v, 4) for k, v in r.items() if k in ("SEG", "DET", "OP_CSB", "OP_CTB")})

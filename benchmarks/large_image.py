@@ -55,13 +55,17 @@ def main() -> None:
         hostile.mkdir()
         side = 84_000  # 84,000^2 uint8 = 7.06 GB decoded
         tiles = (np.zeros((1024, 1024), np.uint8) for _ in range(((side + 1023) // 1024) ** 2))
-        tifffile.imwrite(hostile / "bomb.tif", tiles, shape=(side, side), dtype=np.uint8, tile=(1024, 1024),
-                         compression="zlib")
+        tifffile.imwrite(
+            hostile / "bomb.tif", tiles, shape=(side, side), dtype=np.uint8, tile=(1024, 1024), compression="zlib"
+        )
         mb = (hostile / "bomb.tif").stat().st_size / 1e6
-        s, peak, rc, last = child(["segment", str(hostile / "bomb.tif"), "-o", str(tmp / "o1"), "-q",
-                                   "--model", a.model])
-        print(f"hostile {side}x{side} uint8 TIFF ({mb:.1f} MB on disk, {side * side / 1e9:.2f} GB decoded): "
-              f"refused in {s:.2f} s (process start included), peak RSS {peak:.2f} GiB, exit {rc}")
+        s, peak, rc, last = child(
+            ["segment", str(hostile / "bomb.tif"), "-o", str(tmp / "o1"), "-q", "--model", a.model]
+        )
+        print(
+            f"hostile {side}x{side} uint8 TIFF ({mb:.1f} MB on disk, {side * side / 1e9:.2f} GB decoded): "
+            f"refused in {s:.2f} s (process start included), peak RSS {peak:.2f} GiB, exit {rc}"
+        )
         print(f"  {last}")
         tile = source_tile()
         reps = (-(-a.size // tile.shape[0]), -(-a.size // tile.shape[1]))
@@ -69,11 +73,14 @@ def main() -> None:
         (tmp / "big").mkdir()
         tifffile.imwrite(tmp / "big" / "big.tif", big, compression="zlib")
         del big
-        s, peak, rc, last = child(["segment", str(tmp / "big" / "big.tif"), "-o", str(tmp / "o2"), "-q",
-                                   "--model", a.model])
+        s, peak, rc, last = child(
+            ["segment", str(tmp / "big" / "big.tif"), "-o", str(tmp / "o2"), "-q", "--model", a.model]
+        )
         cells = int(tifffile.imread(tmp / "o2" / "big.tif").max()) if rc == 0 else 0
-        print(f"{a.size}x{a.size} uint16 ({a.size * a.size / 1e6:.0f} MP): {s:.1f} s, peak RSS {peak:.2f} GiB, "
-              f"exit {rc}, {cells} cells; threads {os.cpu_count()}")
+        print(
+            f"{a.size}x{a.size} uint16 ({a.size * a.size / 1e6:.0f} MP): {s:.1f} s, peak RSS {peak:.2f} GiB, "
+            f"exit {rc}, {cells} cells; threads {os.cpu_count()}"
+        )
 
 
 if __name__ == "__main__":

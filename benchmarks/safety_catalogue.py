@@ -46,8 +46,10 @@ def cli(*args, cwd=None, timeout=300):
     elif listed:
         msg = listed[-1]
     else:
-        msg = next((ln.strip() for ln in lines if "error" in ln.lower() or "fail" in ln.lower()
-                    or ":" in ln and "/" in ln), lines[-1].strip() if lines else "")
+        msg = next(
+            (ln.strip() for ln in lines if "error" in ln.lower() or "fail" in ln.lower() or ":" in ln and "/" in ln),
+            lines[-1].strip() if lines else "",
+        )
     msg = msg.replace(str(TMP), "")
     return p.returncode, msg[:200], time.perf_counter() - t0, peak
 
@@ -74,10 +76,12 @@ def blobs(shape=(96, 120)):
 
 
 def tiny_model(folder: Path) -> Path:
-    code = ("import torch; from cellseg.model import build_model; from cellseg.modelfile import save_model; "
-            "torch.manual_seed(0); "
-            "m = build_model(encoder='resnet18', encoder_depth=3, decoder_channels=(16, 16, 8)); "
-            f"save_model(m, {str(folder)!r})")
+    code = (
+        "import torch; from cellseg.model import build_model; from cellseg.modelfile import save_model; "
+        "torch.manual_seed(0); "
+        "m = build_model(encoder='resnet18', encoder_depth=3, decoder_channels=(16, 16, 8)); "
+        f"save_model(m, {str(folder)!r})"
+    )
     rc, msg = py(code)
     assert rc == 0, msg
     return folder
@@ -109,7 +113,8 @@ def main() -> None:
         make(src / "a.tif", out / "a.tif")
         before = digest(src)
         rc, msg, *_ = cli("segment", src, "-o", out, "--model", model, "-q")
-        row(f"output a {kind} to an input", f"exit {rc}; input {'unchanged' if digest(src) == before else 'OVERWRITTEN'}")
+        state = "unchanged" if digest(src) == before else "OVERWRITTEN"
+        row(f"output a {kind} to an input", f"exit {rc}; input {state}")
         for name in ("a", "b"):
             tifffile.imwrite(src / f"{name}.tif", img)
     ds = tmp / "DS"
@@ -120,8 +125,10 @@ def main() -> None:
     os.link(ds / "01" / "t000.tif", ds / "01_RES" / "mask000.tif")
     before = digest(ds / "01")
     rc, msg, *_ = cli("ctc", "segment", ds, "--seq", "01", "--overwrite", "--model", model, "-q")
-    row("ctc segment, mask000.tif a hard link to t000.tif",
-        f"exit {rc}; raw frame {'unchanged' if digest(ds / '01') == before else 'OVERWRITTEN'}")
+    row(
+        "ctc segment, mask000.tif a hard link to t000.tif",
+        f"exit {rc}; raw frame {'unchanged' if digest(ds / '01') == before else 'OVERWRITTEN'}",
+    )
     w = tmp / "w"
     w.mkdir()
     raw = w / "raw.tif"
@@ -129,17 +136,24 @@ def main() -> None:
     (w / "res").mkdir()
     os.symlink(raw, w / "res" / "mask000.tif")
     before = raw.read_bytes()
-    rc, msg = py("import numpy as np; from cellseg.plugin._writer import write_ctc; "
-                 f"write_ctc({str(w / 'res')!r}, np.ones((96, 120), np.uint16), {{}})")
-    row("napari CTC writer onto a symlinked mask", f"{'refused' if rc else 'written'}; linked file "
-        f"{'unchanged' if raw.read_bytes() == before else 'OVERWRITTEN'}")
+    rc, msg = py(
+        "import numpy as np; from cellseg.plugin._writer import write_ctc; "
+        f"write_ctc({str(w / 'res')!r}, np.ones((96, 120), np.uint16), {{}})"
+    )
+    row(
+        "napari CTC writer onto a symlinked mask",
+        f"{'refused' if rc else 'written'}; linked file {'unchanged' if raw.read_bytes() == before else 'OVERWRITTEN'}",
+    )
 
     # 3. no silent wrap
-    rc, msg = py("import numpy as np, tifffile; from cellseg.postprocess import classes_to_labels; "
-                 "from cellseg.io import write_labels; c = np.zeros((540, 540), np.uint8); c[::2, ::2] = 1; "
-                 "lab = classes_to_labels(c, min_size=0); "
-                 f"write_labels({str(tmp / 'many.tif')!r}, lab); "
-                 f"b = tifffile.imread({str(tmp / 'many.tif')!r}); print(lab.dtype, int(lab.max()), b.dtype, int(b.max()))")
+    rc, msg = py(
+        "import numpy as np, tifffile; from cellseg.postprocess import classes_to_labels; "
+        "from cellseg.io import write_labels; c = np.zeros((540, 540), np.uint8); c[::2, ::2] = 1; "
+        "lab = classes_to_labels(c, min_size=0); "
+        f"write_labels({str(tmp / 'many.tif')!r}, lab); "
+        f"b = tifffile.imread({str(tmp / 'many.tif')!r}); "
+        "print(lab.dtype, int(lab.max()), b.dtype, int(b.max()))"
+    )
     row("72,900 objects in one image (post-processing, then write)", msg if rc == 0 else f"error: {msg}")
 
     # 4. hostile sizes
@@ -150,21 +164,31 @@ def main() -> None:
     tifffile.imwrite(h / "bomb.tif", tiles, shape=(side, side), dtype=np.uint8, tile=(1024, 1024), compression="zlib")
     mb = (h / "bomb.tif").stat().st_size / 1e6
     rc, msg, s, peak = cli("segment", h / "bomb.tif", "-o", tmp / "o-bomb", "--model", model, "-q", timeout=120)
-    row(f"{mb:.1f} MB zlib TIFF decoding to 7.06 GB", f"exit {rc} in {s:.1f} s, peak RSS "
-        f"{peak / 2**20:.2f} GiB; {msg[-110:]}")
+    row(
+        f"{mb:.1f} MB zlib TIFF decoding to 7.06 GB",
+        f"exit {rc} in {s:.1f} s, peak RSS {peak / 2**20:.2f} GiB; {msg[-110:]}",
+    )
     ihdr = struct.pack(">IIBBBBB", 90_000, 90_000, 16, 2, 0, 0, 0)
-    (h / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr
-                                 + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr)) + b"\0" * 64)
+    (h / "huge.png").write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">I", 13)
+        + b"IHDR"
+        + ihdr
+        + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+        + b"\0" * 64
+    )
     rc, msg, s, _ = cli("segment", h / "huge.png", "-o", tmp / "o-png", "--model", model, "-q", timeout=120)
     row("PNG header claiming 90000x90000 RGB16", f"exit {rc} in {s:.1f} s; {msg[-90:]}")
     tifffile.imwrite(h / "gt.tif", shape=(100_000, 100_000), dtype=np.uint16)
     tifffile.imwrite(h / "pred.tif", np.zeros((8, 8), np.uint16))
     rc, msg, s, _ = cli("evaluate", h / "gt.tif", h / "pred.tif", timeout=120)
     row("evaluate a label file claiming 100000x100000", f"exit {rc} in {s:.1f} s; {msg[-90:]}")
-    for change, label in (({"decoder_channels": [10**9, 16, 8]}, "decoder_channels 1e9"),
-                          ({"encoder": "no-such-encoder"}, "unknown encoder"),
-                          (None, "config without its \"model\" section"),
-                          ({"__norm__": {"kind": "percentile", "low": 99, "high": 1}}, "normalization low > high")):
+    for change, label in (
+        ({"decoder_channels": [10**9, 16, 8]}, "decoder_channels 1e9"),
+        ({"encoder": "no-such-encoder"}, "unknown encoder"),
+        (None, 'config without its "model" section'),
+        ({"__norm__": {"kind": "percentile", "low": 99, "high": 1}}, "normalization low > high"),
+    ):
         m = tmp / f"m-{len(ROWS)}"
         shutil.copytree(model, m)
         cfg = json.loads((m / "config.json").read_text())
@@ -182,8 +206,10 @@ def main() -> None:
     out = tmp / "o-dir"
     (out / "a.tif").mkdir(parents=True)
     rc, msg, *_ = cli("segment", src, "-o", out, "--model", model, "-q")
-    row("a folder where output a.tif should go (batch of 2)",
-        f"exit {rc}; b.tif written: {(out / 'b.tif').is_file()}; {msg[-90:]}")
+    row(
+        "a folder where output a.tif should go (batch of 2)",
+        f"exit {rc}; b.tif written: {(out / 'b.tif').is_file()}; {msg[-90:]}",
+    )
     for opt in (["--batch", "0"], ["--tile", "-5"], ["--device", "tpu"]):
         rc, msg, *_ = cli("segment", src, "-o", tmp / "o-opt", "--model", model, *opt)
         row(f"segment {' '.join(opt)}", f"exit {rc}; {msg[-90:]}")
@@ -200,8 +226,10 @@ def main() -> None:
         rc, msg, *_ = cli("segment", ax / f"{name}.tif", "-o", tmp / "o-axes", "--model", model, "-q")
         res = tmp / "o-axes" / f"{name}.tif"
         shape = tifffile.imread(res).shape if res.is_file() else None
-        row(f"{name.upper().replace('_', ' ')} 2-channel/4-plane TIFF, 96x120",
-            f"exit {rc}; output shape {shape}" + ("" if rc == 0 else f"; {msg[-80:]}"))
+        row(
+            f"{name.upper().replace('_', ' ')} 2-channel/4-plane TIFF, 96x120",
+            f"exit {rc}; output shape {shape}" + ("" if rc == 0 else f"; {msg[-80:]}"),
+        )
         res.unlink(missing_ok=True)
     cmap = np.zeros((3, 256), np.uint16)
     cmap[1, 1] = 65535
@@ -212,32 +240,47 @@ def main() -> None:
     import imageio.v3 as iio
 
     iio.imwrite(ax / "deep.png", (img.astype(np.uint16) * 300))
-    for name, expect in (("pal.tif", "cells bright (green 65535 -> luminance)"), ("cmyk.tif", "cells dark (K ink)"),
-                         ("deep.png", "max 60000")):
-        rc, msg = py("from cellseg.io import read_image; import numpy as np; "
-                     f"f = read_image({str(ax / name)!r}); print(f.shape, f.dtype, 'min', f.min(), 'max', f.max())")
+    for name, expect in (
+        ("pal.tif", "cells bright (green 65535 -> luminance)"),
+        ("cmyk.tif", "cells dark (K ink)"),
+        ("deep.png", "max 60000"),
+    ):
+        rc, msg = py(
+            "from cellseg.io import read_image; import numpy as np; "
+            f"f = read_image({str(ax / name)!r}); print(f.shape, f.dtype, 'min', f.min(), 'max', f.max())"
+        )
         row(f"read {name} ({expect})", msg)
 
     # 7. CTC safety
     cwd = tmp / "cwd"
     cwd.mkdir()
-    rc, msg, *_ = cli("ctc", "package", tmp / "sub", "--dataset", "X$(touch PWNED)", "--model", model,
-                      "--no-wheel", cwd=cwd)
+    rc, msg, *_ = cli(
+        "ctc", "package", tmp / "sub", "--dataset", "X$(touch PWNED)", "--model", model, "--no-wheel", cwd=cwd
+    )
     script = tmp / "sub" / "SW" / "X$(touch PWNED)-01.sh"
     if script.is_file():
-        subprocess.run(["bash", str(script)], cwd=script.parent, capture_output=True, timeout=120,
-                       env={**os.environ, "CELLSEG_PYTHON": "/bin/true"})
+        subprocess.run(
+            ["bash", str(script)],
+            cwd=script.parent,
+            capture_output=True,
+            timeout=120,
+            env={**os.environ, "CELLSEG_PYTHON": "/bin/true"},
+        )
     pwned = (cwd / "PWNED").exists() or (script.parent / "PWNED").exists()
-    row("ctc package --dataset 'X$(touch PWNED)', then run its script",
-        f"exit {rc}; script written: {script.is_file()}; command ran: {pwned}")
+    row(
+        "ctc package --dataset 'X$(touch PWNED)', then run its script",
+        f"exit {rc}; script written: {script.is_file()}; command ran: {pwned}",
+    )
     ds2 = tmp / "DS2"
     (ds2 / "01").mkdir(parents=True)
     for t in range(2):
         tifffile.imwrite(ds2 / "01" / f"t{t:03d}.tif", img)
     cli("ctc", "segment", ds2, "--seq", "01", "--track", "--model", model, "-q")
     rc, *_ = cli("ctc", "segment", ds2, "--seq", "01", "--overwrite", "--model", model, "-q")
-    row("ctc segment --overwrite (no --track) after a tracked run",
-        f"exit {rc}; stale res_track.txt left: {(ds2 / '01_RES' / 'res_track.txt').exists()}")
+    row(
+        "ctc segment --overwrite (no --track) after a tracked run",
+        f"exit {rc}; stale res_track.txt left: {(ds2 / '01_RES' / 'res_track.txt').exists()}",
+    )
 
     # 8. training labels
     for kind, lab in (("float32", img.astype(np.float32) / 200), ("negative", img.astype(np.int32) - 11)):
@@ -246,8 +289,10 @@ def main() -> None:
         (f / "labels").mkdir()
         tifffile.imwrite(f / "images" / "x.tif", img)
         tifffile.imwrite(f / "labels" / "x.tif", lab)
-        rc, msg = py(f"from cellseg.datasets import read_folder; s = read_folder({str(f)!r}); "
-                     "print('accepted; label values', sorted(set(s[0].labels.ravel().tolist()))[:4])")
+        rc, msg = py(
+            f"from cellseg.datasets import read_folder; s = read_folder({str(f)!r}); "
+            "print('accepted; label values', sorted(set(s[0].labels.ravel().tolist()))[:4])"
+        )
         row(f"training labels: {kind}", msg[-110:])
     shutil.rmtree(tmp, ignore_errors=True)
 

@@ -21,8 +21,13 @@ from cellseg.io import read_image, write_labels
 from cellseg.options import DEFAULTS
 
 DATA = Path(os.environ.get("CELLSEG_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-IMAGES = ["ctc/Fluo-N2DH-GOWT1/02/t052.tif", "ctc/Fluo-N2DL-HeLa/01/t013.tif", "ctc/Fluo-C2DL-MSC/02/t000.tif",
-          "ctc/Fluo-N2DH-SIM+/01/t055.tif", "folders/ecoli-trpL-phc/images/t000.tif"]
+IMAGES = [
+    "ctc/Fluo-N2DH-GOWT1/02/t052.tif",
+    "ctc/Fluo-N2DL-HeLa/01/t013.tif",
+    "ctc/Fluo-C2DL-MSC/02/t000.tif",
+    "ctc/Fluo-N2DH-SIM+/01/t055.tif",
+    "folders/ecoli-trpL-phc/images/t000.tif",
+]
 
 
 def main() -> None:
@@ -53,8 +58,10 @@ def main() -> None:
                     t[k] += b - a
                 mpix += frame.size / 1e6
     total = sum(t.values())
-    print(f"device {seg.device}, torch threads {torch.get_num_threads()}, model {args.model}, "
-          f"tile {args.tile}, batch {args.batch}; {mpix:.1f} MP over {len(IMAGES)} real images x {args.repeat}")
+    print(
+        f"device {seg.device}, torch threads {torch.get_num_threads()}, model {args.model}, "
+        f"tile {args.tile}, batch {args.batch}; {mpix:.1f} MP over {len(IMAGES)} real images x {args.repeat}"
+    )
     for k, v in t.items():
         print(f"  {k:<12} {v:7.2f} s  {mpix / v:8.2f} MP/s  ({100 * v / total:4.1f}% of total)")
     print(f"  {'end-to-end':<12} {total:7.2f} s  {mpix / total:8.2f} MP/s")

@@ -17,8 +17,14 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0+unknown"
 
 _PUBLIC = {
-    "Segmenter": ".inference", "SegmentOptions": ".options", "read_image": ".io", "write_labels": ".io",
-    "evaluate_pair": ".metrics", "ModelConfig": ".model", "build_model": ".model", "load_model": ".modelfile",
+    "Segmenter": ".inference",
+    "SegmentOptions": ".options",
+    "read_image": ".io",
+    "write_labels": ".io",
+    "evaluate_pair": ".metrics",
+    "ModelConfig": ".model",
+    "build_model": ".model",
+    "load_model": ".modelfile",
     "save_model": ".modelfile",
 }
 __all__ = [*_PUBLIC, "__version__"]

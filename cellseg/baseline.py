@@ -29,8 +29,9 @@ def otsu_watershed(image: np.ndarray, sigma: float = 2.0) -> np.ndarray:
     mask = remove_small(comps, int(0.1 * typical)) > 0
     radius = np.sqrt(typical / np.pi)
     dist = ndi.distance_transform_edt(mask)
-    peaks = peak_local_max(dist, min_distance=max(3, int(0.7 * radius)), labels=ndi.label(mask)[0],
-                           exclude_border=False)
+    peaks = peak_local_max(
+        dist, min_distance=max(3, int(0.7 * radius)), labels=ndi.label(mask)[0], exclude_border=False
+    )
     markers = np.zeros(mask.shape, np.int32)
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
     labels = watershed(-dist, markers, mask=mask)

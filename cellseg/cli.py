@@ -37,8 +37,9 @@ class _Bars:
             if bar is not None:
                 bar.close()
             desc = event.item if event.stage == "tiles" and event.item else event.stage
-            bar = self.bars[event.stage] = tqdm(total=event.total, desc=desc, unit=self.units.get(event.stage, "it"),
-                                                leave=event.stage != "tiles")
+            bar = self.bars[event.stage] = tqdm(
+                total=event.total, desc=desc, unit=self.units.get(event.stage, "it"), leave=event.stage != "tiles"
+            )
         bar.update(event.done - bar.n)
         if event.done >= event.total:
             bar.close()
@@ -145,8 +146,12 @@ def _evaluate(args) -> int:
     overall = pool([r for _, r in rows])
     keys = ("SEG", "DET", "AP50", "F1_50", "n_ref", "n_res")
     if args.json:
-        print(json.dumps({"images": {n: {k: r[k] for k in keys} for n, r in rows},
-                          "overall": {k: overall[k] for k in keys}}, indent=1))
+        print(
+            json.dumps(
+                {"images": {n: {k: r[k] for k in keys} for n, r in rows}, "overall": {k: overall[k] for k in keys}},
+                indent=1,
+            )
+        )
     else:
         print(f"{'image':<32}" + "".join(f"{k:>8}" for k in keys))
         for n, r in rows + [("OVERALL", overall)]:
@@ -188,8 +193,14 @@ def _ctc_segment(args) -> int:
     from .ctc import segment_sequence
 
     progress = _Bars(args.quiet, {"segment": "frame", "track": "frame"})
-    res = segment_sequence(args.dataset_dir, args.seq, _options(args, CTC_FLAGS), track=args.track,
-                           overwrite=args.overwrite, progress=progress)
+    res = segment_sequence(
+        args.dataset_dir,
+        args.seq,
+        _options(args, CTC_FLAGS),
+        track=args.track,
+        overwrite=args.overwrite,
+        progress=progress,
+    )
     print(f"wrote {res}", file=sys.stderr)
     return 0
 
@@ -206,8 +217,10 @@ def _ctc_evaluate(args) -> int:
     print(f"{'measure':<8}{'cellseg':>10}{'py-ctcmetrics':>16}")
     for k in ("SEG", "DET", "TRA", "OP_CSB", "OP_CTB"):
         ours = r.get(k)
-        print(f"{k:<8}{'' if ours is None else f'{ours:.4f}':>10}"
-              f"{'' if theirs.get(k) is None else f'{theirs[k]:.4f}':>16}")
+        print(
+            f"{k:<8}{'' if ours is None else f'{ours:.4f}':>10}"
+            f"{'' if theirs.get(k) is None else f'{theirs[k]:.4f}':>16}"
+        )
     return 0
 
 
@@ -233,6 +246,7 @@ def _suffix(text: str) -> str:
 
 def _number(kind, lowest, highest):
     """argparse type: a number of ``kind`` within limits (bad values exit 2 with the parser's usage line)."""
+
     def parse(text: str):
         try:
             value = kind(text)
@@ -243,6 +257,7 @@ def _number(kind, lowest, highest):
         if highest is not None and value > highest:
             raise argparse.ArgumentTypeError(f"{value} is above {highest}")
         return value
+
     parse.__name__ = "whole number" if kind is int else "number"
     return parse
 
@@ -267,13 +282,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cellseg", description="Universal cell instance segmentation.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("segment", help="segment images into uint16 instance label TIFFs",
-                       description="Segment files and folders of images (tif, tiff, png, jpg). Writes OUT/<stem>.tif. "
-                                   "RGB is converted to luminance; multi-frame TIFFs (T, Y, X) give label stacks.")
+    s = sub.add_parser(
+        "segment",
+        help="segment images into uint16 instance label TIFFs",
+        description="Segment files and folders of images (tif, tiff, png, jpg). Writes OUT/<stem>.tif. "
+        "RGB is converted to luminance; multi-frame TIFFs (T, Y, X) give label stacks.",
+    )
     s.add_argument("inputs", nargs="+", help="image files or folders")
     s.add_argument("-o", "--out", "--savedir", required=True, help="output folder")
-    s.add_argument("--suffix", default="", type=_suffix,
-                   help="added to each output name: OUT/<stem><suffix>.tif (e.g. _labels, to write beside the images)")
+    s.add_argument(
+        "--suffix",
+        default="",
+        type=_suffix,
+        help="added to each output name: OUT/<stem><suffix>.tif (e.g. _labels, to write beside the images)",
+    )
     _add_options(s, SEGMENT_FLAGS)
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=_segment)

@@ -91,20 +91,22 @@ class Segmenter:
     def count_steps(self, frames: np.ndarray) -> int:
         """Progress units (tile batches) that :meth:`segment` will report for these frames."""
         o = self.options
-        per = sum(math.ceil(tiles_per_frame((r[0].stop - r[0].start, r[1].stop - r[1].start), o.tile,
-                                            o.overlap) / o.batch)
-                  for r, _, _ in blocks(frames.shape[-2:], o.block, o.block_margin))
+        per = sum(
+            math.ceil(tiles_per_frame((r[0].stop - r[0].start, r[1].stop - r[1].start), o.tile, o.overlap) / o.batch)
+            for r, _, _ in blocks(frames.shape[-2:], o.block, o.block_margin)
+        )
         return per * (len(frames) if frames.ndim == 3 else 1) * (3 if o.tta else 1)
 
     def probabilities(self, frame: np.ndarray, progress: Progress | None = None) -> np.ndarray:
         """Class probabilities (3, Y, X) of one 2-D frame (raw intensities), in one piece."""
         o = self.options
         frame = as_frames(frame)[0]
-        ticker = _Ticker(math.ceil(tiles_per_frame(frame.shape, o.tile, o.overlap) / o.batch)
-                         * (3 if o.tta else 1), progress)
+        ticker = _Ticker(
+            math.ceil(tiles_per_frame(frame.shape, o.tile, o.overlap) / o.batch) * (3 if o.tta else 1), progress
+        )
         return self._probabilities(apply_range(frame, *percentile_range(frame, self.low, self.high)), ticker)
 
-    def classes(self, frame: np.ndarray, ticker: "_Ticker") -> np.ndarray:
+    def classes(self, frame: np.ndarray, ticker: _Ticker) -> np.ndarray:
         """uint8 class map (Y, X) of one frame, block by block for large frames."""
         lo, hi = percentile_range(frame, self.low, self.high)
         out = np.empty(frame.shape, np.uint8)
@@ -114,14 +116,16 @@ class Segmenter:
         return out
 
     @torch.inference_mode()
-    def _probabilities(self, normalized: np.ndarray, ticker: "_Ticker") -> np.ndarray:
+    def _probabilities(self, normalized: np.ndarray, ticker: _Ticker) -> np.ndarray:
         from monai.inferers import SlidingWindowInferer
 
         x = torch.from_numpy(np.ascontiguousarray(normalized))[None, None].to(self.device)
         o = self.options
         roi = tuple(min(o.tile, s) for s in normalized.shape)
-        inferer = SlidingWindowInferer(roi_size=roi, sw_batch_size=o.batch, overlap=o.overlap,
-                                       mode="gaussian", progress=False)
+        inferer = SlidingWindowInferer(
+            roi_size=roi, sw_batch_size=o.batch, overlap=o.overlap, mode="gaussian", progress=False
+        )
+
         def net(batch: torch.Tensor) -> torch.Tensor:
             if self.device.type == "cuda":
                 batch = batch.contiguous(memory_format=torch.channels_last)

@@ -36,8 +36,11 @@ def find_images(inputs: list[str | Path]) -> tuple[list[Path], list[InputError]]
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            files = sorted(f for f in p.iterdir()
-                           if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."))
+            files = sorted(
+                f
+                for f in p.iterdir()
+                if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith(".")
+            )
             if not files:
                 errors.append(InputError(p, f"folder holds no images ({', '.join(IMAGE_SUFFIXES)})"))
             found.extend(files)
@@ -133,9 +136,12 @@ def check_size(path: str | Path, header: Header, max_pixels: int = DEFAULTS.max_
     if header.values > max_pixels:
         gib = header.values * header.dtype.itemsize / 2**30
         shape = "x".join(str(n) for n in header.shape)
-        raise InputError(path, f"image of {shape} ({header.axes}) would decode to {gib:.1f} GiB, "
-                               f"{header.values:,} values > the limit of {max_pixels:,}; "
-                               f"raise it with --max-pixels if this is intended")
+        raise InputError(
+            path,
+            f"image of {shape} ({header.axes}) would decode to {gib:.1f} GiB, "
+            f"{header.values:,} values > the limit of {max_pixels:,}; "
+            f"raise it with --max-pixels if this is intended",
+        )
 
 
 def _decode(path: Path, header: Header, indices: bool = False) -> np.ndarray:
@@ -182,12 +188,18 @@ def to_frames_channels(arr: np.ndarray, header: Header, path: Path | str, planes
         raise InputError(path, f"image has no Y and X axes (axes {axes!r})")
     size = dict(zip(axes, arr.shape))
     if size.get("Z", 1) > 1 and not planes:
-        raise InputError(path, f"Z-stack of {size['Z']} planes (axes {axes}); cellseg is 2-D: segment it plane "
-                               f"by plane with --planes, or pass one plane")
+        raise InputError(
+            path,
+            f"Z-stack of {size['Z']} planes (axes {axes}); cellseg is 2-D: segment it plane "
+            f"by plane with --planes, or pass one plane",
+        )
     stacked = [i for i, a in enumerate(axes) if a in FRAME_AXES + "Z" and arr.shape[i] > 1]
     if len(stacked) > 1 and any(axes[i] in "IQ" for i in stacked):
-        raise InputError(path, f"{arr.ndim}-D array of shape {arr.shape} with axes {axes}: which axis is time is not "
-                               f"recorded; save it with axes metadata (e.g. TYX, CYX, ZYX)")
+        raise InputError(
+            path,
+            f"{arr.ndim}-D array of shape {arr.shape} with axes {axes}: which axis is time is not "
+            f"recorded; save it with axes metadata (e.g. TYX, CYX, ZYX)",
+        )
     other = [a for a in axes if a not in FRAME_AXES + CHANNEL_AXES + "ZYX" and size[a] > 1]
     if other:
         raise InputError(path, f"unsupported axis {other[0]!r} of size {size[other[0]]} (axes {axes})")
@@ -220,8 +232,9 @@ def to_gray(fyxc: np.ndarray, color: str, path: Path | str, channel: int | None 
     return fyxc.astype(np.float32).mean(axis=-1)
 
 
-def read_image(path: str | Path, max_pixels: int = DEFAULTS.max_pixels, channel: int | None = None,
-               planes: bool = False) -> np.ndarray:
+def read_image(
+    path: str | Path, max_pixels: int = DEFAULTS.max_pixels, channel: int | None = None, planes: bool = False
+) -> np.ndarray:
     """Frames of one image file as float32 (T, Y, X); T = 1 for a 2-D image."""
     path = Path(path)
     if not path.exists():
@@ -314,8 +327,9 @@ def read_labels(path: str | Path, max_pixels: int = DEFAULTS.max_pixels, strict:
         if not np.issubdtype(arr.dtype, np.floating):
             raise InputError(path, f"labels must be integers, got {arr.dtype}")
         if strict:
-            raise InputError(path, f"labels must be an integer image, got {arr.dtype} (save the labels as 16- or "
-                                   f"32-bit integers)")
+            raise InputError(
+                path, f"labels must be an integer image, got {arr.dtype} (save the labels as 16- or 32-bit integers)"
+            )
         if not np.all(np.isfinite(arr)) or not np.all(np.mod(arr, 1) == 0):
             raise InputError(path, f"labels must be whole numbers; this {arr.dtype} image has fractional values")
         arr = arr.astype(np.int64)
@@ -343,6 +357,7 @@ def write_labels(path: str | Path, labels: np.ndarray) -> Path:
     if labels.size and labels.min() < 0:
         raise ValueError(f"{path}: negative labels")
     dtype = label_dtype(int(labels.max()) if labels.size else 0)
-    atomic_write(path, lambda tmp: tifffile.imwrite(tmp, labels.astype(dtype, copy=False), compression="zlib"),
-                 suffix=".tif")
+    atomic_write(
+        path, lambda tmp: tifffile.imwrite(tmp, labels.astype(dtype, copy=False), compression="zlib"), suffix=".tif"
+    )
     return path

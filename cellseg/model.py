@@ -16,8 +16,14 @@ from torch import nn
 
 #: the seed backbones: every one is built and trained a step by the shared model tester
 #: (tests/test_model.py iterates this tuple); any other smp name or timm name with ``tu-`` works too
-ENCODERS = ("resnet34", "tu-resnet50d", "tu-convnext_tiny", "tu-ghostnet_100", "tu-efficientnet_b0",
-            "tu-mobilenetv3_large_100")
+ENCODERS = (
+    "resnet34",
+    "tu-resnet50d",
+    "tu-convnext_tiny",
+    "tu-ghostnet_100",
+    "tu-efficientnet_b0",
+    "tu-mobilenetv3_large_100",
+)
 MAX_CHANNELS = 64  # input channels or classes
 MAX_WIDTH = 4096  # channels of one decoder stage
 MAX_SIZE = 16384  # any size given to the encoder (an input size, say)
@@ -40,7 +46,7 @@ class ModelConfig:
     extra: dict = field(default_factory=dict)  # passed to the encoder (timm kwargs)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
+    def from_dict(cls, d: dict) -> ModelConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -56,6 +62,7 @@ class ModelConfig:
 
     def validate(self) -> None:
         """Refuse values that would build a broken or absurdly large network (before any allocation)."""
+
         def whole(name, v, lo, hi):
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise ValueError(f"{name} must be a whole number from {lo} to {hi}, not {v!r}")
@@ -66,8 +73,10 @@ class ModelConfig:
         whole("classes", self.classes, 1, MAX_CHANNELS)
         whole("encoder_depth", self.encoder_depth, 1, 5)
         if len(self.decoder_channels) != self.encoder_depth:
-            raise ValueError(f"decoder_channels needs {self.encoder_depth} values (one per encoder stage), "
-                             f"not {len(self.decoder_channels)}")
+            raise ValueError(
+                f"decoder_channels needs {self.encoder_depth} values (one per encoder stage), "
+                f"not {len(self.decoder_channels)}"
+            )
         for c in self.decoder_channels:
             whole("decoder_channels", c, 1, MAX_WIDTH)
         if self.norm not in ("group", "batch"):
@@ -75,7 +84,7 @@ class ModelConfig:
         if not isinstance(self.extra, dict):
             raise ValueError(f"extra must be a mapping, not {self.extra!r}")
         for k, v in self.extra.items():
-            for item in (v if isinstance(v, (list, tuple)) else [v]):
+            for item in v if isinstance(v, (list, tuple)) else [v]:
                 if isinstance(item, (int, float)) and not isinstance(item, bool) and abs(item) > MAX_SIZE:
                     raise ValueError(f"extra.{k} = {v!r} is beyond {MAX_SIZE}")
 
@@ -175,7 +184,7 @@ class CellUNet(nn.Module):
             batchnorm_to_groupnorm(self)
         elif config.norm != "batch":
             raise ValueError(f"norm must be 'group' or 'batch', not {config.norm!r}")
-        self.stride = 2 ** config.encoder_depth
+        self.stride = 2**config.encoder_depth
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]

@@ -46,14 +46,14 @@ def read_model_config(path: str | Path) -> dict:
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ModelFileError(cfg_path, f"config is not valid JSON: {e}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ModelFileError(cfg_path, f"config lacks \"format\": \"{FORMAT}\"")
+        raise ModelFileError(cfg_path, f'config lacks "format": "{FORMAT}"')
     return meta
 
 
 def model_config(meta: dict, path) -> ModelConfig:
     """The network's config from a model file's JSON, checked (one-line error naming the file)."""
     if not isinstance(meta.get("model"), dict):
-        raise ModelFileError(path, "config lacks the \"model\" section")
+        raise ModelFileError(path, 'config lacks the "model" section')
     try:
         return ModelConfig.from_dict({**meta["model"], "encoder_weights": None})
     except (KeyError, TypeError, ValueError) as e:
@@ -70,7 +70,9 @@ def check_normalization(meta: dict, path) -> None:
         raise ModelFileError(path, f"unknown normalization kind {kind!r} (percentile)")
     numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high))
     if not numbers or not 0 <= low < high <= 100:
-        raise ModelFileError(path, f"bad normalization percentiles low={low!r}, high={high!r} (need 0 <= low < high <= 100)")
+        raise ModelFileError(
+            path, f"bad normalization percentiles low={low!r}, high={high!r} (need 0 <= low < high <= 100)"
+        )
 
 
 def load_model(path: str | Path = "default", device: str | torch.device = "cpu") -> tuple[CellUNet, dict]:
@@ -89,8 +91,11 @@ def load_model(path: str | Path = "default", device: str | torch.device = "cpu")
     try:
         model = build_model(config)
     except Exception as e:  # smp and timm raise KeyError, ValueError or RuntimeError for unknown encoders
-        raise ModelFileError(path, f"cannot build the network for encoder {config.encoder!r}: "
-                                   f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        raise ModelFileError(
+            path,
+            f"cannot build the network for encoder {config.encoder!r}: "
+            f"{str(e).splitlines()[0] if str(e) else type(e).__name__}",
+        ) from None
     try:
         model.load_state_dict({k: v.float() for k, v in state.items()})
     except RuntimeError as e:
@@ -108,13 +113,19 @@ def save_model(model: CellUNet, folder: str | Path, half: bool = True, **info) -
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     dtype = torch.float16 if half else torch.float32
-    state = {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
-             for k, v in model.state_dict().items()}
-    meta = {"format": FORMAT, "version": 1, "model": model.config.to_dict(),
-            "normalization": {"kind": "percentile", "low": 1.0, "high": 99.8},
-            "input": {"rgb": "luminance (ITU-R 601)"}, **info}
+    state = {
+        k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
+        for k, v in model.state_dict().items()
+    }
+    meta = {
+        "format": FORMAT,
+        "version": 1,
+        "model": model.config.to_dict(),
+        "normalization": {"kind": "percentile", "low": 1.0, "high": 99.8},
+        "input": {"rgb": "luminance (ITU-R 601)"},
+        **info,
+    }
     meta["model"]["encoder_weights"] = None
     atomic_write(folder / "model.safetensors", lambda tmp: save_file(state, tmp))
     atomic_write(folder / "config.json", lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
     return folder
-

@@ -25,13 +25,24 @@ class SegmentOptions:
     batch: int = _opt(4, "tiles per forward pass", 1, 1024)
     tta: bool = _opt(False, "average over flips (3x slower)")
     min_size: int = _opt(15, "drop objects smaller than this (pixels)", 0, None)
-    channel: int | None = _opt(None, "segment this channel (0-based) of multi-channel images; default: "
-                                     "luminance for RGB, the channel mean otherwise", 0, None)
+    channel: int | None = _opt(
+        None,
+        "segment this channel (0-based) of multi-channel images; default: "
+        "luminance for RGB, the channel mean otherwise",
+        0,
+        None,
+    )
     planes: bool = _opt(False, "segment Z-stacks plane by plane (cellseg is 2-D)")
-    max_pixels: int = _opt(1_000_000_000, "refuse images of more values than this (frames x height x width x "
-                                          "channels), read from the file header before decoding", 1, None)
-    block: int = _opt(2048, "frames larger than this many pixels a side are segmented block by block "
-                            "(bounded memory)", 64, None)
+    max_pixels: int = _opt(
+        1_000_000_000,
+        "refuse images of more values than this (frames x height x width x "
+        "channels), read from the file header before decoding",
+        1,
+        None,
+    )
+    block: int = _opt(
+        2048, "frames larger than this many pixels a side are segmented block by block (bounded memory)", 64, None
+    )
     block_margin: int = _opt(96, "context added around each block (pixels)", 0, None)
 
     def __post_init__(self):

@@ -36,7 +36,7 @@ def label_sizes(labels: np.ndarray, rows: int = 1024) -> np.ndarray:
     top = int(labels.max()) if labels.size else 0
     sizes = np.zeros(top + 1, np.int64)
     for r in range(0, max(labels.shape[0], 1), rows):
-        sizes += np.bincount(labels[r:r + rows].ravel(), minlength=top + 1)
+        sizes += np.bincount(labels[r : r + rows].ravel(), minlength=top + 1)
     return sizes
 
 
@@ -71,8 +71,10 @@ def _grow_into_seams(labels: np.ndarray, classes: np.ndarray, seam: int, block: 
             mx = ndi.maximum_filter(lab, size=2 * reach - 1, mode="nearest")
             mn = ndi.minimum_filter(np.where(lab == 0, big, lab), size=2 * reach - 1, mode="nearest")
             add = (lab == 0) & (cls == BOUNDARY) & (mn != big) & (mx != mn) & (grown > 0)
-            core = (slice(y0 - ys.start, min(y0 + block, h) - ys.start),
-                    slice(x0 - xs.start, min(x0 + block, w) - xs.start))
+            core = (
+                slice(y0 - ys.start, min(y0 + block, h) - ys.start),
+                slice(x0 - xs.start, min(x0 + block, w) - xs.start),
+            )
             a = add[core]
             if a.any():
                 updates.append(((slice(y0, y0 + a.shape[0]), slice(x0, x0 + a.shape[1])), a, grown[core][a]))

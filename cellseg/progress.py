@@ -9,10 +9,12 @@ as stardist's napari plugin does.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Callable, Generator, TypeVar
+from typing import TypeVar
 
 from .errors import Cancelled
 
@@ -53,10 +55,8 @@ def iterate(job: Callable[[Progress], T], cancel: threading.Event) -> Generator[
     thread.start()
     try:
         while thread.is_alive() or not events.empty():
-            try:
+            with contextlib.suppress(queue.Empty):
                 yield events.get(timeout=0.05)
-            except queue.Empty:
-                pass
     finally:  # the consumer stopped iterating (closed the generator): stop the job too
         if thread.is_alive():
             cancel.set()

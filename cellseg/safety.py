@@ -4,8 +4,8 @@ symlink or a hard link to it), and the output folder exists and takes files."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from .errors import CellsegError
 
@@ -18,15 +18,17 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def check_no_clobber(targets: Mapping[Path, Path], fix: str = "write elsewhere with -o OTHER_FOLDER, "
-                                                             "or name outputs apart with --suffix _labels") -> None:
+def check_no_clobber(
+    targets: Mapping[Path, Path],
+    fix: str = "write elsewhere with -o OTHER_FOLDER, or name outputs apart with --suffix _labels",
+) -> None:
     """Raise (exit 2) when any output path is, or links to, any input file; nothing is written first."""
     inputs = {}
     for src in targets:
         ident = _identity(src)
         if ident is not None:
             inputs[ident] = src
-    for src, dst in targets.items():
+    for dst in targets.values():
         ident = _identity(dst)
         if ident is not None and ident in inputs:
             raise CellsegError(f"{dst}: output would overwrite the input {inputs[ident]}; {fix}")

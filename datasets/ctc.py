@@ -54,8 +54,9 @@ def sparse_ignore(labels: np.ndarray, markers: np.ndarray) -> np.ndarray | None:
     return ignore & (labels == 0)
 
 
-def read_sequence(dataset_dir: str | Path, seq: str, source: str = "auto",
-                  frames: list[int] | None = None, dataset: str | None = None) -> list[Sample]:
+def read_sequence(
+    dataset_dir: str | Path, seq: str, source: str = "auto", frames: list[int] | None = None, dataset: str | None = None
+) -> list[Sample]:
     """Samples of one sequence with labels from ``source`` (gold, silver, error or auto)."""
     dataset_dir = Path(dataset_dir)
     name = dataset or dataset_dir.name
@@ -65,7 +66,9 @@ def read_sequence(dataset_dir: str | Path, seq: str, source: str = "auto",
     if source == "auto":
         found = available_sources(dataset_dir, seq)
         if not found:
-            raise InputError(dataset_dir, f"no labels for sequence {seq} (looked for {seq}_GT/SEG, {seq}_ST/SEG, {seq}_ERR_SEG)")
+            raise InputError(
+                dataset_dir, f"no labels for sequence {seq} (looked for {seq}_GT/SEG, {seq}_ST/SEG, {seq}_ERR_SEG)"
+            )
         source = found[0]
     if source not in SOURCES:
         raise ValueError(f"source must be one of {list(SOURCES)} or auto, not {source!r}")
@@ -87,7 +90,7 @@ def read_sequence(dataset_dir: str | Path, seq: str, source: str = "auto",
             raise InputError(lab_path, f"label shape {labels.shape} differs from image shape {image.shape}")
         ignore = None
         if source == "gold":
-            tra = tra_dir / f"man_track{lab_path.stem[len('man_seg'):]}.tif"
+            tra = tra_dir / f"man_track{lab_path.stem[len('man_seg') :]}.tif"
             if tra.is_file():
                 ignore = sparse_ignore(labels, read_labels(tra))
         samples.append(Sample(image, labels.astype(np.int32), name, f"{name}/{seq}/t{idx:03d}", ignore, quality))

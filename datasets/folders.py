@@ -19,8 +19,11 @@ def paired_files(root: str | Path) -> list[tuple[Path, Path]]:
         if not d.is_dir():
             raise InputError(d, "folder not found (expected images/ and labels/ side by side)")
     labels = {f.stem: f for f in lab_dir.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES}
-    pairs = [(f, labels[f.stem]) for f in sorted(img_dir.iterdir())
-             if f.suffix.lower() in IMAGE_SUFFIXES and f.stem in labels]
+    pairs = [
+        (f, labels[f.stem])
+        for f in sorted(img_dir.iterdir())
+        if f.suffix.lower() in IMAGE_SUFFIXES and f.stem in labels
+    ]
     if not pairs:
         raise InputError(root, "no image/label pairs with matching names")
     return pairs

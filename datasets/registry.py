@@ -37,22 +37,24 @@ def _ctc(name: str, modality: str) -> PublicDataset:
     return PublicDataset(name, modality, CTC_TRAINING_URL.format(name=name), CTC_LICENCE)
 
 
-DATASETS = {d.name: d for d in [
-    _ctc("BF-C2DL-HSC", "bright field, hematopoietic stem cells"),
-    _ctc("BF-C2DL-MuSC", "bright field, muscle stem cells"),
-    _ctc("DIC-C2DH-HeLa", "DIC, HeLa cells"),
-    _ctc("Fluo-C2DL-Huh7", "fluorescence, Huh7 hepatocarcinoma cells"),
-    _ctc("Fluo-C2DL-MSC", "fluorescence, rat mesenchymal stem cells"),
-    _ctc("Fluo-N2DH-GOWT1", "fluorescence, GOWT1 mouse stem-cell nuclei"),
-    _ctc("Fluo-N2DH-SIM+", "fluorescence, simulated HL60 nuclei"),
-    _ctc("Fluo-N2DL-HeLa", "fluorescence, HeLa nuclei"),
-    _ctc("PhC-C2DH-U373", "phase contrast, glioblastoma-astrocytoma U373"),
-    _ctc("PhC-C2DL-PSC", "phase contrast, pancreatic stem cells"),
-]}
+DATASETS = {
+    d.name: d
+    for d in [
+        _ctc("BF-C2DL-HSC", "bright field, hematopoietic stem cells"),
+        _ctc("BF-C2DL-MuSC", "bright field, muscle stem cells"),
+        _ctc("DIC-C2DH-HeLa", "DIC, HeLa cells"),
+        _ctc("Fluo-C2DL-Huh7", "fluorescence, Huh7 hepatocarcinoma cells"),
+        _ctc("Fluo-C2DL-MSC", "fluorescence, rat mesenchymal stem cells"),
+        _ctc("Fluo-N2DH-GOWT1", "fluorescence, GOWT1 mouse stem-cell nuclei"),
+        _ctc("Fluo-N2DH-SIM+", "fluorescence, simulated HL60 nuclei"),
+        _ctc("Fluo-N2DL-HeLa", "fluorescence, HeLa nuclei"),
+        _ctc("PhC-C2DH-U373", "phase contrast, glioblastoma-astrocytoma U373"),
+        _ctc("PhC-C2DL-PSC", "phase contrast, pancreatic stem cells"),
+    ]
+}
 
 
-def download(name: str, dest: str | Path, url: str | None = None, force: bool = False,
-             progress: bool = True) -> Path:
+def download(name: str, dest: str | Path, url: str | None = None, force: bool = False, progress: bool = True) -> Path:
     """Fetch and unpack one dataset into ``dest/<name>``; returns that folder."""
     if name not in DATASETS:
         raise CellsegError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")

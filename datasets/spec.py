@@ -8,9 +8,9 @@ these specs; :func:`load_split` reads one through the reader its layout names.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Callable
 
 from cellseg.errors import CellsegError
 

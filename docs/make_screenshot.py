@@ -1,6 +1,6 @@
 """Screenshot of the napari widget after a run on the sample, for the README.
 
-    xvfb-run -a python docs/make_screenshot.py   # writes docs/napari_widget.png
+xvfb-run -a python docs/make_screenshot.py   # writes docs/napari_widget.png
 """
 
 import time

@@ -51,9 +51,15 @@ def _segmenter(options: SegmentOptions):
 
 def _spin(name: str, label: str, **kw) -> SpinBox:
     """A SpinBox for a SegmentOptions field: its default and limits."""
-    (_, default, _, help, lo, hi), = option_fields([name])
-    return SpinBox(label=label, value=default, min=lo if lo is not None else 0,
-                   max=hi if hi is not None else 1_000_000_000, tooltip=help, **kw)
+    ((_, default, _, help, lo, hi),) = option_fields([name])
+    return SpinBox(
+        label=label,
+        value=default,
+        min=lo if lo is not None else 0,
+        max=hi if hi is not None else 1_000_000_000,
+        tooltip=help,
+        **kw,
+    )
 
 
 class SegmentWidget(Container):
@@ -74,8 +80,20 @@ class SegmentWidget(Container):
         self.run_button = PushButton(text="Run")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.status = Label(value="")
-        self.extend([self.image, self.model, self.model_file, self.device, self.tile, self.tta,
-                     self.min_size, self.run_button, self.cancel_button, self.status])
+        self.extend(
+            [
+                self.image,
+                self.model,
+                self.model_file,
+                self.device,
+                self.tile,
+                self.tta,
+                self.min_size,
+                self.run_button,
+                self.cancel_button,
+                self.status,
+            ]
+        )
         self.model.changed.connect(lambda v: setattr(self.model_file, "visible", v == FROM_FILE))
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
@@ -90,8 +108,13 @@ class SegmentWidget(Container):
         return DEFAULTS.model if self.model.value == DEFAULT else str(self.model_file.value)
 
     def options(self) -> SegmentOptions:
-        return DEFAULTS.replace(model=self.model_path(), device=self.device.value, tile=self.tile.value,
-                                tta=self.tta.value, min_size=self.min_size.value)
+        return DEFAULTS.replace(
+            model=self.model_path(),
+            device=self.device.value,
+            tile=self.tile.value,
+            tta=self.tta.value,
+            min_size=self.min_size.value,
+        )
 
     def run(self):
         from napari.qt.threading import create_worker
@@ -109,8 +132,10 @@ class SegmentWidget(Container):
             show_warning(f"cellseg: {e}")
             return None
         if layer.ndim == 3 and not layer.rgb:
-            show_info(f"cellseg is 2-D: '{layer.name}' is segmented plane by plane along its first axis "
-                      "(time or z); labels are not linked between planes")
+            show_info(
+                f"cellseg is 2-D: '{layer.name}' is segmented plane by plane along its first axis "
+                "(time or z); labels are not linked between planes"
+            )
         elif layer.ndim > 3:
             show_warning(f"cellseg: '{layer.name}' has {layer.ndim} dimensions; use a 2-D or 3-D layer")
             return None
@@ -121,8 +146,9 @@ class SegmentWidget(Container):
         def job(report):
             return _segmenter(options).segment(frames, progress=report, name=layer.name)
 
-        worker = create_worker(iterate, job, self._cancel,
-                               _start_thread=False, _ignore_errors=True)  # errors go to on_error
+        worker = create_worker(
+            iterate, job, self._cancel, _start_thread=False, _ignore_errors=True
+        )  # errors go to on_error
 
         def on_step(event):
             if bar.total != event.total:
@@ -166,11 +192,10 @@ class SegmentWidget(Container):
 
     def _show_labels(self, image_layer, labels: np.ndarray):
         name = f"{image_layer.name}_labels"
-        scale, translate = image_layer.scale[-labels.ndim:], image_layer.translate[-labels.ndim:]
+        scale, translate = image_layer.scale[-labels.ndim :], image_layer.translate[-labels.ndim :]
         if name in self.viewer.layers and self.viewer.layers[name]._type_string == "labels":
             target = self.viewer.layers[name]
             target.data = labels
             target.scale, target.translate = scale, translate
         else:
             self.viewer.add_labels(labels, name=name, scale=scale, translate=translate)
-

@@ -41,6 +41,20 @@ def blobs():
     return img, lab
 
 
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", help="also run tests marked slow (CI does)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The quick run (plain ``pytest``) skips tests marked slow; ``--runslow`` runs everything."""
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 if os.environ.get("CELLSEG_TEST_THREADS"):
     import torch
 

@@ -100,7 +100,8 @@ def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
     import cellseg.io as cio
 
     def broken(path, data, **kw):
-        open(path, "wb").write(b"partial")
+        with open(path, "wb") as f:
+            f.write(b"partial")
         raise OSError("disk full")
 
     monkeypatch.setattr(tifffile, "imwrite", broken)

@@ -21,8 +21,13 @@ from cellseg.errors import InputError
 
 from .conftest import data_path
 
-SEQUENCES = [("Fluo-N2DH-GOWT1", "01"), ("Fluo-N2DH-GOWT1", "02"), ("Fluo-C2DL-MSC", "01"),
-             ("Fluo-C2DL-MSC", "02"), ("Fluo-N2DH-SIM+", "01")]
+SEQUENCES = [
+    ("Fluo-N2DH-GOWT1", "01"),
+    ("Fluo-N2DH-GOWT1", "02"),
+    ("Fluo-C2DL-MSC", "01"),
+    ("Fluo-C2DL-MSC", "02"),
+    ("Fluo-N2DH-SIM+", "01"),
+]
 
 
 def copy_frames(src_seq, dst_dataset, seq, n):
@@ -44,8 +49,14 @@ def disk_frame(centers, r=6, shape=(64, 64)):
 
 def test_tracking_links_gaps_and_divisions():
     # a cell grows, divides into two, one daughter is missed for a frame and found again
-    frames = [disk_frame([(20, 20, 9)]), disk_frame([(21, 22, 11)]), disk_frame([(20, 17), (21, 27)]),
-              disk_frame([(20, 16), (22, 30)]), np.zeros((64, 64), np.uint16), disk_frame([(20, 16)])]
+    frames = [
+        disk_frame([(20, 20, 9)]),
+        disk_frame([(21, 22, 11)]),
+        disk_frame([(20, 17), (21, 27)]),
+        disk_frame([(20, 16), (22, 30)]),
+        np.zeros((64, 64), np.uint16),
+        disk_frame([(20, 16)]),
+    ]
     out, tracks = track_frames(frames)
     rows = {(t.label, t.begin, t.end, t.parent) for t in tracks}
     left = int(out[3][20, 16])  # the daughter that is missed in frame 4
@@ -55,6 +66,7 @@ def test_tracking_links_gaps_and_divisions():
     assert format_tracks(tracks).splitlines()[0] == "1 0 1 0"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset,seq", SEQUENCES)
 def test_tracking_real_markers_is_valid(dataset, seq, tmp_path):
     """Tracking the TRA markers of every shared CTC sequence gives results ctc_validate accepts."""
@@ -73,6 +85,7 @@ def test_tracking_real_markers_is_valid(dataset, seq, tmp_path):
         assert r["ctcmetrics"]["TRA"] > 0.99 and r["DET"] == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_segment_resume_overwrite_track_and_evaluate(tmp_path, tiny_model_dir):
     ds = tmp_path / "Fluo-N2DH-SIM+"
     copy_frames(data_path("ctc/Fluo-N2DH-SIM+/01"), ds, "01", 4)
@@ -92,6 +105,7 @@ def test_segment_resume_overwrite_track_and_evaluate(tmp_path, tiny_model_dir):
     assert not [p for p in res.iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.slow
 def test_evaluate_agrees_with_py_ctcmetrics(tmp_path):
     """Baseline masks of the whole SIM+ sequence, tracked: our SEG and DET equal the challenge's."""
     from cellseg.baseline import otsu_watershed
@@ -135,17 +149,25 @@ def test_bad_sequences(tmp_path, tiny_model_dir, capsys):
     assert "01_GT: ground-truth folder not found" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_package_runs_end_to_end(tmp_path, tiny_model_dir):
     out = tmp_path / "submission"
     assert main(["ctc", "package", str(out), "--dataset", "Fluo-N2DH-SIM+", "--model", str(tiny_model_dir)]) == 0
     sw = out / "SW"
-    assert sorted(p.name for p in sw.iterdir()) == ["Fluo-N2DH-SIM+-01.sh", "Fluo-N2DH-SIM+-02.sh", "README.md",
-                                                     "model", "setup.sh", "wheels"]
+    assert sorted(p.name for p in sw.iterdir()) == [
+        "Fluo-N2DH-SIM+-01.sh",
+        "Fluo-N2DH-SIM+-02.sh",
+        "README.md",
+        "model",
+        "setup.sh",
+        "wheels",
+    ]
     assert list((sw / "wheels").glob("cellseg-*.whl"))
     copy_frames(data_path("ctc/Fluo-N2DH-SIM+/01"), out / "Fluo-N2DH-SIM+", "01", 3)
     env = {**os.environ, "CELLSEG_PYTHON": sys.executable}
-    proc = subprocess.run(["bash", "./Fluo-N2DH-SIM+-01.sh"], cwd=sw, env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        ["bash", "./Fluo-N2DH-SIM+-01.sh"], cwd=sw, env=env, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     res = out / "Fluo-N2DH-SIM+" / "01_RES"
     assert sorted(p.name for p in res.iterdir()) == ["mask000.tif", "mask001.tif", "mask002.tif", "res_track.txt"]

@@ -49,8 +49,6 @@ def test_error_masks_and_gold_of_hela():
         read_sequence(hela, "02", "gold")
 
 
-
-
 def test_sequence_without_labels(tmp_path):
     (tmp_path / "Fluo-Test" / "02").mkdir(parents=True)
     with pytest.raises(InputError, match="no labels for sequence 02"):
@@ -134,8 +132,15 @@ def test_dataset_specs_and_readers_registry(tmp_path):
     from cellseg.datasets import READERS, DatasetSpec, Part, load_split
 
     assert set(READERS) == {"ctc", "folder"}
-    spec = DatasetSpec.from_dict({"name": "s", "kind": "ctc", "path": "x",
-                                  "train": [{"seq": "01", "frames": "0-2"}], "val": [{"seq": 2, "frames": [5]}]})
+    spec = DatasetSpec.from_dict(
+        {
+            "name": "s",
+            "kind": "ctc",
+            "path": "x",
+            "train": [{"seq": "01", "frames": "0-2"}],
+            "val": [{"seq": 2, "frames": [5]}],
+        }
+    )
     assert spec.layout == "ctc" and spec.train == (Part("01", "auto", (0, 1, 2)),) and spec.val[0].seq == "2"
     with pytest.raises(CellsegError, match="unknown layout 'zarr'"):
         DatasetSpec.from_dict({"name": "s", "layout": "zarr", "path": "x"})

@@ -73,8 +73,7 @@ def test_cross_check_with_py_ctcmetrics(tmp_path):
     from ctc_metrics.scripts.evaluate import evaluate_sequence
     from ctc_metrics.utils.representations import match
 
-    pairs = [("ctc/Fluo-N2DH-GOWT1/01", "t021"), ("ctc/Fluo-N2DH-GOWT1/01", "t031"),
-             ("ctc/Fluo-N2DL-HeLa/01", "t013")]
+    pairs = [("ctc/Fluo-N2DH-GOWT1/01", "t021"), ("ctc/Fluo-N2DH-GOWT1/01", "t031"), ("ctc/Fluo-N2DL-HeLa/01", "t013")]
     refs, ress, ours = [], [], []
     for seq, frame in pairs:
         seq_dir = data_path(seq)

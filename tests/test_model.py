@@ -27,8 +27,9 @@ def test_backbone_groupnorm_aspp_odd_size(encoder):
 
 
 def test_three_channels_no_aspp_and_batchnorm_option():
-    model = build_model(encoder="resnet18", in_channels=3, aspp=False, norm="batch", encoder_depth=4,
-                        decoder_channels=(32, 16, 16, 8))
+    model = build_model(
+        encoder="resnet18", in_channels=3, aspp=False, norm="batch", encoder_depth=4, decoder_channels=(32, 16, 16, 8)
+    )
     assert model.aspp is None
     assert batchnorms(model)  # batch norm kept when asked for
     assert model.eval()(torch.randn(1, 3, 50, 41)).shape == (1, 3, 50, 41)
@@ -62,8 +63,9 @@ def test_local_pretrained_encoder_weights(tmp_path):
     path = tmp_path / "encoder.safetensors"
     save_file({k: v.contiguous() for k, v in source.unet.encoder.state_dict().items()}, str(path))
     torch.manual_seed(2)
-    model = build_model(encoder="resnet18", decoder_channels=(32, 16, 16, 8, 8), norm="batch",
-                        encoder_weights=str(path))
+    model = build_model(
+        encoder="resnet18", decoder_channels=(32, 16, 16, 8, 8), norm="batch", encoder_weights=str(path)
+    )
     assert torch.equal(model.unet.encoder.conv1.weight, source.unet.encoder.conv1.weight)
     bad = tmp_path / "bad.safetensors"
     save_file({"nothing.here": torch.zeros(1)}, str(bad))

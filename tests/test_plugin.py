@@ -119,6 +119,7 @@ def test_manifest():
     assert pm.contributions.sample_data[0].key == "nuclei"
 
 
+@pytest.mark.slow
 def test_fresh_napari_process_does_not_crash(tiny_model_dir, tmp_path):
     """As a user meets it: napari (Qt + OpenGL) is up before the plugin loads torch's model stack."""
     import subprocess
@@ -126,7 +127,8 @@ def test_fresh_napari_process_does_not_crash(tiny_model_dir, tmp_path):
     import textwrap
 
     script = tmp_path / "run_plugin.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import time
         import napari
         from qtpy.QtWidgets import QApplication
@@ -143,7 +145,8 @@ def test_fresh_napari_process_does_not_crash(tiny_model_dir, tmp_path):
             time.sleep(0.02)
         print("LAYERS", [layer.name for layer in viewer.layers])
         viewer.close()
-    """))
+    """)
+    )
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "nuclei (BBBC038v1)_labels" in proc.stdout

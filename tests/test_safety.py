@@ -172,8 +172,9 @@ def test_hostile_sizes_are_refused_from_the_header(tmp_path, tiny_model_dir, cap
         assert any(name in line and "--max-pixels" in line for line in err.splitlines()), err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ok.tif"]
     # the limit is an option: a low one refuses the small image, then raising it lets it through
-    assert run("segment", d / "ok.tif", "-o", tmp_path / "o2", "--model", tiny_model_dir, "--max-pixels", 100, "-q") == 1
-    assert run("segment", d / "ok.tif", "-o", tmp_path / "o3", "--model", tiny_model_dir, "--max-pixels", 5000, "-q") == 0
+    small = ["segment", d / "ok.tif", "--model", tiny_model_dir, "-q", "--max-pixels"]
+    assert run(*small, 100, "-o", tmp_path / "o2") == 1
+    assert run(*small, 5000, "-o", tmp_path / "o3") == 0
 
 
 def test_evaluate_refuses_hostile_sizes(tmp_path, capsys):
@@ -184,15 +185,17 @@ def test_evaluate_refuses_hostile_sizes(tmp_path, capsys):
     assert "gt.tif" in err and "limit" in err and len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("change, problem", [
-    ({"decoder_channels": [10**9, 16, 8]}, "decoder_channels"),
-    ({"in_channels": 100000}, "in_channels"),
-    ({"extra": {"img_size": 10**7}}, "extra.img_size"),
-    ({"encoder": "no-such-encoder"}, "no-such-encoder"),
-    ({"encoder_depth": 9}, "encoder_depth"),
-])
-def test_absurd_model_configs_are_refused_before_allocation(tmp_path, tiny_model_dir, images, capsys, change,
-                                                            problem):
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        ({"decoder_channels": [10**9, 16, 8]}, "decoder_channels"),
+        ({"in_channels": 100000}, "in_channels"),
+        ({"extra": {"img_size": 10**7}}, "extra.img_size"),
+        ({"encoder": "no-such-encoder"}, "no-such-encoder"),
+        ({"encoder_depth": 9}, "encoder_depth"),
+    ],
+)
+def test_absurd_model_configs_are_refused_before_allocation(tmp_path, tiny_model_dir, images, capsys, change, problem):
     import json
     import shutil
 
@@ -208,12 +211,15 @@ def test_absurd_model_configs_are_refused_before_allocation(tmp_path, tiny_model
     assert problem in err and "not a cellseg model" in err and len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("edit, problem", [
-    (lambda c: c.update(normalization={"kind": "percentile", "low": 99, "high": 1}), "percentiles"),
-    (lambda c: c.update(normalization={"kind": "zscore"}), "normalization kind"),
-    (lambda c: c.pop("model"), "\"model\" section"),
-    (lambda c: c["model"].pop("encoder") and c["model"].update(bogus=1), "unknown model config keys"),
-])
+@pytest.mark.parametrize(
+    "edit, problem",
+    [
+        (lambda c: c.update(normalization={"kind": "percentile", "low": 99, "high": 1}), "percentiles"),
+        (lambda c: c.update(normalization={"kind": "zscore"}), "normalization kind"),
+        (lambda c: c.pop("model"), '"model" section'),
+        (lambda c: c["model"].pop("encoder") and c["model"].update(bogus=1), "unknown model config keys"),
+    ],
+)
 def test_wrong_model_configs_exit_2_in_one_line(tmp_path, tiny_model_dir, images, capsys, edit, problem):
     import json
     import shutil
@@ -248,7 +254,7 @@ def test_block_by_block_matches_the_whole_frame():
     assert abs(evaluate_pair(truth, blocked)["SEG"] - evaluate_pair(truth, whole)["SEG"]) < 0.01
     # no cell is cut in two along a seam: each whole-frame cell overlaps one blocked cell (or none)
     for y in (200, 400):
-        pairs = {(a, b) for a, b in zip(whole[y - 1:y + 1].ravel(), blocked[y - 1:y + 1].ravel()) if a and b}
+        pairs = {(a, b) for a, b in zip(whole[y - 1 : y + 1].ravel(), blocked[y - 1 : y + 1].ravel()) if a and b}
         ids = [a for a, _ in pairs]
         assert len(ids) - len(set(ids)) <= 1
 
@@ -282,8 +288,18 @@ def test_write_failures_are_per_file(images, tmp_path, tiny_model_dir, capsys, m
     assert not [p for p in out.iterdir() if p.name.startswith(".")], "temp files left behind"
 
 
-@pytest.mark.parametrize("option", [["--batch", "0"], ["--tile", "-5"], ["--tile", "abc"], ["--device", "tpu"],
-                                    ["--min-size", "-1"], ["--max-pixels", "0"], ["--suffix", "../x"]])
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--batch", "0"],
+        ["--tile", "-5"],
+        ["--tile", "abc"],
+        ["--device", "tpu"],
+        ["--min-size", "-1"],
+        ["--max-pixels", "0"],
+        ["--suffix", "../x"],
+    ],
+)
 def test_invalid_options_are_rejected_by_the_parser(images, tmp_path, option, capsys):
     with pytest.raises(SystemExit) as e:
         run("segment", images, "-o", tmp_path / "out", *option)
@@ -292,8 +308,7 @@ def test_invalid_options_are_rejected_by_the_parser(images, tmp_path, option, ca
     assert not (tmp_path / "out").exists()
 
 
-def test_unexpected_failure_in_one_file_does_not_stop_the_batch(images, tmp_path, tiny_model_dir, capsys,
-                                                                 monkeypatch):
+def test_unexpected_failure_in_one_file_does_not_stop_the_batch(images, tmp_path, tiny_model_dir, capsys, monkeypatch):
     from cellseg.inference import Segmenter
 
     real = Segmenter.segment
@@ -320,8 +335,7 @@ def test_channels_are_never_frames(tmp_path, blobs):
     two = np.stack([img, img[::-1]]).astype(np.uint16)  # (C, Y, X)
     tifffile.imwrite(tmp_path / "ij_cyx.tif", two, imagej=True, metadata={"axes": "CYX"})
     tifffile.imwrite(tmp_path / "ome_cyx.tif", two, ome=True, metadata={"axes": "CYX"})
-    tifffile.imwrite(tmp_path / "yxc.tif", np.moveaxis(two, 0, -1), photometric="minisblack",
-                     metadata={"axes": "YXC"})
+    tifffile.imwrite(tmp_path / "yxc.tif", np.moveaxis(two, 0, -1), photometric="minisblack", metadata={"axes": "YXC"})
     for name in ("ij_cyx.tif", "ome_cyx.tif", "yxc.tif"):
         frames = read_image(tmp_path / name)
         assert frames.shape == (1, *img.shape), name
@@ -338,11 +352,13 @@ def test_channel_option_and_stack_output(tmp_path, tiny_model_dir, blobs, capsys
     img, _ = blobs
     hyper = np.stack([np.stack([img, img * 0]) for _ in range(2)]).astype(np.uint16)  # (T=2, C=2, Y, X)
     tifffile.imwrite(tmp_path / "h.tif", hyper, imagej=True, metadata={"axes": "TCYX"})
-    assert run("segment", tmp_path / "h.tif", "-o", tmp_path / "out", "--channel", 0,
-               "--model", tiny_model_dir, "-q") == 0
+    assert (
+        run("segment", tmp_path / "h.tif", "-o", tmp_path / "out", "--channel", 0, "--model", tiny_model_dir, "-q") == 0
+    )
     assert tifffile.imread(tmp_path / "out" / "h.tif").shape == (2, *img.shape)
-    assert run("segment", tmp_path / "h.tif", "-o", tmp_path / "o2", "--channel", 5, "--model", tiny_model_dir,
-               "-q") == 1
+    assert (
+        run("segment", tmp_path / "h.tif", "-o", tmp_path / "o2", "--channel", 5, "--model", tiny_model_dir, "-q") == 1
+    )
     assert "--channel 5 asked for, but the image has 2 channel(s)" in capsys.readouterr().err
 
 
@@ -352,8 +368,7 @@ def test_z_stacks_are_refused_unless_planes(tmp_path, tiny_model_dir, blobs, cap
     assert run("segment", tmp_path / "z.tif", "-o", tmp_path / "out", "--model", tiny_model_dir, "-q") == 1
     err = capsys.readouterr().err
     assert "Z-stack of 4 planes" in err and "--planes" in err
-    assert run("segment", tmp_path / "z.tif", "-o", tmp_path / "out", "--planes", "--model", tiny_model_dir,
-               "-q") == 0
+    assert run("segment", tmp_path / "z.tif", "-o", tmp_path / "out", "--planes", "--model", tiny_model_dir, "-q") == 0
     assert tifffile.imread(tmp_path / "out" / "z.tif").shape == (4, *img.shape)
 
 
@@ -373,8 +388,9 @@ def test_palette_cmyk_and_16_bit_png(tmp_path, blobs):
     pim = Image.fromarray(idx, mode="P")
     pim.putpalette([0, 0, 0, 0, 255, 0] + [0] * 762)
     pim.save(tmp_path / "pal.png")
-    np.testing.assert_allclose(read_image(tmp_path / "pal.png")[0], idx.astype(np.float32) * 255 * RGB_WEIGHTS[1],
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        read_image(tmp_path / "pal.png")[0], idx.astype(np.float32) * 255 * RGB_WEIGHTS[1], rtol=1e-5
+    )
     # ...but a label image saved as indexed colour keeps its indices: they are the labels
     from cellseg.io import read_labels
 
@@ -404,12 +420,13 @@ def test_palette_cmyk_and_16_bit_png(tmp_path, blobs):
 def test_ctc_package_refuses_shell_injection(tmp_path, tiny_model_dir, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for name in ("X$(touch PWNED)", "a;b", "../up", "x y", "`id`"):
-        assert run("ctc", "package", tmp_path / "sub", "--dataset", name, "--model", tiny_model_dir,
-                   "--no-wheel") == 2
+        assert run("ctc", "package", tmp_path / "sub", "--dataset", name, "--model", tiny_model_dir, "--no-wheel") == 2
         assert "not a CTC dataset name" in capsys.readouterr().err
     assert not (tmp_path / "PWNED").exists() and not (tmp_path / "sub" / "SW").exists()
-    assert run("ctc", "package", tmp_path / "ok", "--dataset", "Fluo-N2DH-SIM+", "--model", tiny_model_dir,
-               "--no-wheel") == 0
+    assert (
+        run("ctc", "package", tmp_path / "ok", "--dataset", "Fluo-N2DH-SIM+", "--model", tiny_model_dir, "--no-wheel")
+        == 0
+    )
     script = (tmp_path / "ok" / "SW" / "Fluo-N2DH-SIM+-01.sh").read_text()
     assert "ctc segment ../Fluo-N2DH-SIM+ --seq 01 " in script
 

@@ -51,12 +51,22 @@ def test_tiling_blends_and_matches_whole_image(tiny_model_dir, blobs):
     assert tiles_per_frame((96, 120), 64, 0.5) == 2 * 3
 
 
-def test_tta_and_device_choice(tiny_model_dir, blobs):
+def test_tta_averages_flips_and_device_choice(tiny_model_dir, blobs):
+    import torch
+
     img, _ = blobs
-    seg = Segmenter(tiny_model_dir, device="auto", tta=True)
-    assert seg.device.type in ("cpu", "cuda")
-    assert seg.segment(img).shape == img.shape
-    if not __import__("torch").cuda.is_available():
+    auto = Segmenter(tiny_model_dir, device="auto")
+    assert auto.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    tta = Segmenter(tiny_model_dir, device="cpu", tta=True)
+    plain = Segmenter(tiny_model_dir, device="cpu")
+    manual = (
+        plain.probabilities(img)
+        + plain.probabilities(img[:, ::-1].copy())[:, :, ::-1]
+        + plain.probabilities(img[::-1].copy())[:, ::-1]
+    ) / 3
+    np.testing.assert_allclose(tta.probabilities(img), manual, atol=1e-4)
+    assert not np.allclose(plain.probabilities(img), manual, atol=1e-4), "flips must change something"
+    if not torch.cuda.is_available():
         with pytest.raises(Exception, match="CUDA"):
             Segmenter(tiny_model_dir, device="cuda")
 

@@ -75,8 +75,17 @@ def test_fill_holes_leaves_gaps_between_two_cells():
     assert out[5, 5] == 1 and (out[2:18, 10] == 0).all()
 
 
-def test_probabilities_argmax():
-    probs = np.zeros((3, 30, 30), np.float32)
+def test_probabilities_argmax_seams_and_min_size():
+    probs = np.zeros((3, 30, 40), np.float32)
     probs[0] = 0.5
-    probs[1, 5:20, 5:20] = 0.9
-    assert probabilities_to_labels(probs).max() == 1
+    probs[1, 5:20, 5:15] = 0.9  # two interiors...
+    probs[1, 5:20, 16:26] = 0.9
+    probs[2, 5:20, 15] = 0.95  # ...split by a one-pixel boundary seam
+    probs[1, 25:27, 30:32] = 0.9  # a 4-pixel speck
+    labels = probabilities_to_labels(probs, min_size=5)
+    assert labels.max() == 2 and labels[27:, :].max() == 0, "the speck is dropped"
+    assert (labels[5:20, 5:15] == labels[10, 10]).all() and (labels[5:20, 16:26] == labels[10, 20]).all()
+    assert labels[10, 10] != labels[10, 20]
+    assert (labels[5:20, 15] > 0).all(), "seam pixels go back to a neighbouring cell"
+    assert (labels > 0).sum() == 2 * 150 + 15
+    assert probabilities_to_labels(probs, min_size=0).max() == 3

@@ -44,13 +44,27 @@ def test_loss_ignores_unknown_pixels_and_weights_classes():
 def tiny_config(tmp_path, steps, **kw):
     root = data_path()
     cfg = {
-        "data_root": str(root), "out": str(tmp_path / "run"), "steps": steps, "batch": 1, "crop": 256,
-        "warmup": 1, "val_every": 2, "val_max_frames": 1, "save_every": 1, "workers": 0, "device": "cpu",
+        "data_root": str(root),
+        "out": str(tmp_path / "run"),
+        "steps": steps,
+        "batch": 1,
+        "crop": 256,
+        "warmup": 1,
+        "val_every": 2,
+        "val_max_frames": 1,
+        "save_every": 1,
+        "workers": 0,
+        "device": "cpu",
         "model": {"encoder": "resnet18", "encoder_depth": 3, "decoder_channels": [16, 16, 8]},
         "datasets": [
             {"name": "ecoli", "kind": "folder", "path": "folders/ecoli-trpL-phc", "val_every": 10},
-            {"name": "sim", "kind": "ctc", "path": "ctc/Fluo-N2DH-SIM+",
-             "train": [{"seq": "01", "frames": "0-2"}], "val": [{"seq": "01", "frames": [60]}]},
+            {
+                "name": "sim",
+                "kind": "ctc",
+                "path": "ctc/Fluo-N2DH-SIM+",
+                "train": [{"seq": "01", "frames": "0-2"}],
+                "val": [{"seq": "01", "frames": [60]}],
+            },
         ],
         **kw,
     }
@@ -75,6 +89,7 @@ def test_balanced_step_draws_one_batch_from_every_dataset(tmp_path):
     assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters()))
 
 
+@pytest.mark.slow
 def test_train_interrupt_and_resume(tmp_path, monkeypatch, capsys):
     cfg = tiny_config(tmp_path, 4)
     original = Trainer.train_step
@@ -93,7 +108,8 @@ def test_train_interrupt_and_resume(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(Trainer, "train_step", original)
     assert main(["train", str(cfg)]) == 0
     assert "resumed from" in capsys.readouterr().out
-    rows = list(csv.DictReader(open(run / "log.csv")))
+    with open(run / "log.csv") as f:
+        rows = list(csv.DictReader(f))
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]  # no step lost, none repeated
     assert {"ecoli", "sim"} <= set(rows[0]) and rows[1]["val_seg"] != ""
     assert (run / "best" / "config.json").is_file()

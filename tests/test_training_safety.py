@@ -36,11 +36,14 @@ def blob_folder(root: Path, n: int = 5, seed: int = 0) -> Path:
     return root
 
 
-@pytest.mark.parametrize("bad, problem", [
-    (lambda lab: lab.astype(np.int32) - 1, "must be >= 0"),
-    (lambda lab: lab.astype(np.float32), "integer image"),
-    (lambda lab: lab.astype(np.float32) + 0.5, "integer image"),
-])
+@pytest.mark.parametrize(
+    "bad, problem",
+    [
+        (lambda lab: lab.astype(np.int32) - 1, "must be >= 0"),
+        (lambda lab: lab.astype(np.float32), "integer image"),
+        (lambda lab: lab.astype(np.float32) + 0.5, "integer image"),
+    ],
+)
 def test_bad_training_labels_are_refused_by_name(tmp_path, bad, problem):
     root = blob_folder(tmp_path / "set", n=2)
     lab = tifffile.imread(root / "labels" / "im1.tif")
@@ -53,9 +56,18 @@ def test_bad_training_labels_are_refused_by_name(tmp_path, bad, problem):
 def config(tmp_path: Path, steps: int) -> Path:
     blob_folder(tmp_path / "data" / "blobs")
     cfg = {
-        "data_root": str(tmp_path / "data"), "out": str(tmp_path / "run"), "steps": steps, "batch": 2,
-        "crop": 96, "warmup": 2, "val_every": 10, "val_max_frames": 1, "save_every": 1, "workers": 0,
-        "device": "cpu", "threads": 1,
+        "data_root": str(tmp_path / "data"),
+        "out": str(tmp_path / "run"),
+        "steps": steps,
+        "batch": 2,
+        "crop": 96,
+        "warmup": 2,
+        "val_every": 10,
+        "val_max_frames": 1,
+        "save_every": 1,
+        "workers": 0,
+        "device": "cpu",
+        "threads": 1,
         "model": {"encoder": "resnet18", "encoder_depth": 3, "decoder_channels": [16, 16, 8]},
         "datasets": [{"name": "blobs", "kind": "folder", "path": "blobs", "val_every": 5, "val_offset": 4}],
     }
@@ -71,6 +83,7 @@ def logged_steps(run: Path) -> list[int]:
         return [int(r["step"]) for r in csv.DictReader(f) if r.get("step", "").isdigit()]
 
 
+@pytest.mark.slow
 def test_sigkill_at_any_moment_resumes_consistently(tmp_path):
     import torch
     from safetensors.torch import load_file
@@ -82,7 +95,7 @@ def test_sigkill_at_any_moment_resumes_consistently(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     rng = np.random.default_rng(1)
     kills = 0
-    for attempt in range(3):  # killed after a few steps, then at random moments, then runs to the end
+    for _ in range(3):  # killed after a few steps, then at random moments, then runs to the end
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         start = len(logged_steps(run))
         deadline = time.time() + 120

@@ -54,6 +54,12 @@ class RandomCrops(IterableDataset):
 
 def infinite_loader(samples: list, crop: int, batch: int, workers: int, seed: int, pin: bool):
     ds = RandomCrops(samples, crop, seed)
-    loader = DataLoader(ds, batch_size=batch, num_workers=workers, pin_memory=pin,
-                        persistent_workers=workers > 0, prefetch_factor=4 if workers else None)
+    loader = DataLoader(
+        ds,
+        batch_size=batch,
+        num_workers=workers,
+        pin_memory=pin,
+        persistent_workers=workers > 0,
+        prefetch_factor=4 if workers else None,
+    )
     return iter(loader)

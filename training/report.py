@@ -1,6 +1,6 @@
 """Model card figures: validation SEG / DET / AP50 per dataset for a model and the classical baseline.
 
-    python -m cellseg.training.report training/configs/universal_cpu.yaml --model default
+python -m cellseg.training.report training/configs/universal_cpu.yaml --model default
 """
 
 from __future__ import annotations
@@ -36,12 +36,17 @@ def main(argv=None) -> dict:
     model = validate(Segmenter(args.model, device="auto"), val_sets, args.max_frames)
     t1 = time.time()
     base = validate(otsu_watershed, val_sets, args.max_frames)
-    print("| dataset | frames | objects | model SEG | baseline SEG | model DET | baseline DET | model AP50 | baseline AP50 |")
+    print(
+        "| dataset | frames | objects | model SEG | baseline SEG | model DET | baseline DET | model AP50 "
+        "| baseline AP50 |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for name in val_sets:
         m, b = model[name], base[name]
-        print(f"| {name} | {m['frames']} | {m['n_ref']} | **{m['SEG']:.3f}** | {b['SEG']:.3f} | {m['DET']:.3f} | "
-              f"{b['DET']:.3f} | {m['AP50']:.3f} | {b['AP50']:.3f} |")
+        print(
+            f"| {name} | {m['frames']} | {m['n_ref']} | **{m['SEG']:.3f}** | {b['SEG']:.3f} | {m['DET']:.3f} | "
+            f"{b['DET']:.3f} | {m['AP50']:.3f} | {b['AP50']:.3f} |"
+        )
     mean = lambda d: sum(v["SEG"] for v in d.values()) / len(d)  # noqa: E731
     print(f"| mean | | | **{mean(model):.3f}** | {mean(base):.3f} | | | | |")
     print(f"model inference + post-processing: {t1 - t0:.0f} s for all validation frames")

@@ -62,7 +62,7 @@ class TrainConfig:
     threads: int | None = None
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "TrainConfig":
+    def from_yaml(cls, path: str | Path) -> TrainConfig:
         path = Path(path)
         if not path.is_file():
             raise CellsegError(f"{path}: no such config file")
@@ -114,23 +114,34 @@ class Trainer:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.criterion = SegLoss(cfg.class_weights, cfg.dice_weight).to(self.device)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.sched = torch.optim.lr_scheduler.LambdaLR(
-            self.opt, lambda s: lr_factor(s, cfg.warmup, cfg.steps))
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, cfg.warmup, cfg.steps))
         self.step, self.best = 0, -1.0
         self._stop = False
 
     # -- persistence -----------------------------------------------------------------------
     def summary(self) -> dict:
         c = self.cfg
-        return {"training": {"steps": self.step, "datasets": {k: len(v) for k, v in self.train_sets.items()},
-                             "batch_per_dataset": c.batch, "crop": c.crop, "lr": c.lr,
-                             "class_weights": c.class_weights, "best_val_seg": self.best}}
+        return {
+            "training": {
+                "steps": self.step,
+                "datasets": {k: len(v) for k, v in self.train_sets.items()},
+                "batch_per_dataset": c.batch,
+                "crop": c.crop,
+                "lr": c.lr,
+                "class_weights": c.class_weights,
+                "best_val_seg": self.best,
+            }
+        }
 
     def save_state(self) -> None:
         """Weights, optimizer, schedule, step and best score of this step in one file, atomically."""
-        state = {"step": torch.tensor(self.step), "best": torch.tensor(self.best),
-                 "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-                 "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict()}
+        state = {
+            "step": torch.tensor(self.step),
+            "best": torch.tensor(self.best),
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(),
+        }
         tmp = self.out / f".state.pt.{os.getpid()}.tmp"
         try:
             with open(tmp, "wb") as f:
@@ -216,12 +227,14 @@ class Trainer:
         else:
             self.clean_leftovers()
         pin = self.device.type == "cuda"
-        loaders = {name: infinite_loader(s, c.crop, c.batch, c.workers, c.seed + 1000 * i + self.step, pin)
-                   for i, (name, s) in enumerate(self.train_sets.items())}
+        loaders = {
+            name: infinite_loader(s, c.crop, c.batch, c.workers, c.seed + 1000 * i + self.step, pin)
+            for i, (name, s) in enumerate(self.train_sets.items())
+        }
         log_path = self.out / "log.csv"
         self.cut_log(log_path)
         new_log = not log_path.exists() or self.step == 0
-        log = open(log_path, "w" if new_log else "a", newline="")
+        log = open(log_path, "w" if new_log else "a", newline="")  # noqa: SIM115 (closed in the finally below)
         writer = csv.writer(log)
         if new_log:
             writer.writerow(["step", "lr", "loss", *loaders, "seconds", "val_seg"])
@@ -236,8 +249,16 @@ class Trainer:
                 val = ""
                 if self.step % c.val_every == 0 or self.step == c.steps:
                     val = self.validate_and_keep_best()
-                writer.writerow([self.step, f"{self.sched.get_last_lr()[0]:.3e}", f"{mean:.4f}",
-                                 *(f"{v:.4f}" for v in losses.values()), f"{time.perf_counter() - t0:.3f}", val])
+                writer.writerow(
+                    [
+                        self.step,
+                        f"{self.sched.get_last_lr()[0]:.3e}",
+                        f"{mean:.4f}",
+                        *(f"{v:.4f}" for v in losses.values()),
+                        f"{time.perf_counter() - t0:.3f}",
+                        val,
+                    ]
+                )
                 log.flush()
                 bar.set_postfix(loss=f"{mean:.3f}", best=f"{self.best:.3f}")
                 bar.update(1)

@@ -10,16 +10,27 @@ measures, and submission packages.
 
 from .evaluate import evaluate_sequence, validate_result
 from .layout import (
-           mask_name,
-           numbered_files,
-           sequence_frames,
-           write_ctc_masks,
-           write_tracks,
+    mask_name,
+    numbered_files,
+    sequence_frames,
+    write_ctc_masks,
+    write_tracks,
 )
 from .package import package
 from .segment import segment_sequence
 from .track import Track, format_tracks, track_frames
 
-__all__ = ["mask_name", "numbered_files", "sequence_frames", "write_ctc_masks", "write_tracks",
-           "segment_sequence", "Track", "track_frames", "format_tracks", "evaluate_sequence",
-           "validate_result", "package"]
+__all__ = [
+    "mask_name",
+    "numbered_files",
+    "sequence_frames",
+    "write_ctc_masks",
+    "write_tracks",
+    "segment_sequence",
+    "Track",
+    "track_frames",
+    "format_tracks",
+    "evaluate_sequence",
+    "validate_result",
+    "package",
+]

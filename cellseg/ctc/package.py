@@ -1,10 +1,10 @@
 """``cellseg ctc package``: a Cell Tracking Challenge submission tree.
 
-    OUTPUT/SW/<Dataset>-01.sh, <Dataset>-02.sh   run from inside SW/: read ../<Dataset>/<seq>/,
-                                                 write ../<Dataset>/<seq>_RES/ (masks + res_track.txt)
-    OUTPUT/SW/model/                             the model (safetensors + JSON)
-    OUTPUT/SW/wheels/                            the cellseg wheel (+ a wheelhouse, if given)
-    OUTPUT/SW/setup.sh, README.md                how to install it once, offline from wheels/
+OUTPUT/SW/<Dataset>-01.sh, <Dataset>-02.sh   run from inside SW/: read ../<Dataset>/<seq>/,
+                                             write ../<Dataset>/<seq>_RES/ (masks + res_track.txt)
+OUTPUT/SW/model/                             the model (safetensors + JSON)
+OUTPUT/SW/wheels/                            the cellseg wheel (+ a wheelhouse, if given)
+OUTPUT/SW/setup.sh, README.md                how to install it once, offline from wheels/
 """
 
 from __future__ import annotations
@@ -75,8 +75,11 @@ def build_wheel(dest: Path) -> Path:
     root = _project_root()
     if root is None:
         raise CellsegError("cannot build the cellseg wheel: no source tree (install cellseg from a clone)")
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                           "-w", str(dest), str(root)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dest), str(root)],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         raise CellsegError(f"building the cellseg wheel failed: {proc.stderr.strip().splitlines()[-1:]}")
     return next(dest.glob("cellseg-*.whl"))
@@ -89,15 +92,22 @@ SEQ_NAME = re.compile(r"[0-9]{2,3}")
 
 def check_names(dataset: str, seqs) -> None:
     if not DATASET_NAME.fullmatch(dataset) or ".." in dataset:
-        raise CellsegError(f"--dataset {dataset!r} is not a CTC dataset name (letters, digits and . _ + -, "
-                           f"e.g. Fluo-N2DH-GOWT1)")
+        raise CellsegError(
+            f"--dataset {dataset!r} is not a CTC dataset name (letters, digits and . _ + -, e.g. Fluo-N2DH-GOWT1)"
+        )
     for seq in seqs:
         if not SEQ_NAME.fullmatch(seq):
             raise CellsegError(f"sequence {seq!r} is not a CTC sequence number (01, 02...)")
 
 
-def package(output: str | Path, dataset: str, model: str = "default", seqs=("01", "02"),
-            wheelhouse: str | Path | None = None, wheel: bool = True) -> Path:
+def package(
+    output: str | Path,
+    dataset: str,
+    model: str = "default",
+    seqs=("01", "02"),
+    wheelhouse: str | Path | None = None,
+    wheel: bool = True,
+) -> Path:
     check_names(dataset, seqs)  # these go into shell scripts: validated here, quoted there
     meta = read_model_config(model)  # fails early with a clear error for a bad model
     sw = Path(output) / "SW"
@@ -118,8 +128,9 @@ def package(output: str | Path, dataset: str, model: str = "default", seqs=("01"
         build_wheel(wheels)
     for seq in seqs:
         script = tmp / f"{dataset}-{seq}.sh"
-        script.write_text(RUN.format(dataset=dataset, seq=seq, data_dir=shlex.quote(f"../{dataset}"),
-                                     seq_arg=shlex.quote(seq)))
+        script.write_text(
+            RUN.format(dataset=dataset, seq=seq, data_dir=shlex.quote(f"../{dataset}"), seq_arg=shlex.quote(seq))
+        )
         script.chmod(0o755)
     (tmp / "setup.sh").write_text(SETUP)
     (tmp / "setup.sh").chmod(0o755)

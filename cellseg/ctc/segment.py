@@ -19,8 +19,15 @@ from .layout import mask_name, sequence_frames, write_tracks
 from .track import format_tracks, track_frames
 
 
-def segment_sequence(dataset_dir: str | Path, seq: str, options: SegmentOptions | None = None, track: bool = False,
-                     overwrite: bool = False, progress: Progress | None = None, segmenter=None) -> Path:
+def segment_sequence(
+    dataset_dir: str | Path,
+    seq: str,
+    options: SegmentOptions | None = None,
+    track: bool = False,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    segmenter=None,
+) -> Path:
     """Write ``<dataset_dir>/<seq>_RES``; returns that folder.
 
     The segmenter is built from ``options`` (or given ready as ``segmenter``) only when a frame needs
@@ -31,8 +38,10 @@ def segment_sequence(dataset_dir: str | Path, seq: str, options: SegmentOptions 
     frames = sequence_frames(dataset_dir / seq)
     res = dataset_dir / f"{seq}_RES"
     n = len(frames)
-    check_no_clobber({f: res / mask_name(t, n) for t, f in enumerate(frames)},
-                     fix=f"{res} must not be (or link to) the raw-frame folder")
+    check_no_clobber(
+        {f: res / mask_name(t, n) for t, f in enumerate(frames)},
+        fix=f"{res} must not be (or link to) the raw-frame folder",
+    )
     res.mkdir(exist_ok=True)
     todo = [t for t in range(n) if overwrite or not (res / mask_name(t, n)).is_file()]
     if overwrite and not track:
