@@ -17,8 +17,20 @@ from .options import SegmentOptions, option_fields
 from .progress import ProgressEvent
 
 #: SegmentOptions fields that are flags of ``segment`` and of ``ctc segment`` (block sizes stay internal)
-SEGMENT_FLAGS = ["model", "device", "tile", "overlap", "batch", "tta", "min_size", "channel", "planes", "max_pixels"]
-CTC_FLAGS = ["model", "device", "tile", "overlap", "batch", "tta", "min_size", "max_pixels"]
+SEGMENT_FLAGS = [
+    "model",
+    "device",
+    "tile",
+    "overlap",
+    "batch",
+    "tta",
+    "diameter",
+    "min_size",
+    "channel",
+    "planes",
+    "max_pixels",
+]
+CTC_FLAGS = ["model", "device", "tile", "overlap", "batch", "tta", "diameter", "min_size", "max_pixels"]
 
 
 class _Bars:
@@ -96,7 +108,8 @@ def _segment(args) -> int:
                 raise InputError(path, f"cannot write {target} ({e.strerror or e})") from None
             stems[target] = path
             done += 1
-            bars.write(f"{path} -> {target} ({int(labels.max()) if labels.size else 0} cells)")
+            size = f", diameter {seg.last_diameter:.1f} px" if seg.last_diameter else ""
+            bars.write(f"{path} -> {target} ({int(labels.max()) if labels.size else 0} cells{size})")
         except InputError as e:
             failed.append(e)
         except (KeyboardInterrupt, CellsegError):

@@ -82,17 +82,23 @@ class Segmenter:
             self.model, self.meta = model.to(self.device).eval(), {}
         else:
             self.model, self.meta = load_model(self.options.model, self.device)
+        self.model_diameter = self.meta.get("object_diameter")  # None: no size handling (older models)
+        self.last_diameter: float | None = None  # the diameter used (given or estimated) for the last frame
         norm = self.meta.get("normalization", {})
         self.low, self.high = norm.get("low", 1.0), norm.get("high", 99.8)
         if self.device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
 
     # -- the three stages, usable on their own ---------------------------------------------
-    def count_steps(self, frames: np.ndarray) -> int:
-        """Progress units (tile batches) that :meth:`segment` will report for these frames."""
+    def count_steps(self, frames: np.ndarray, scale: float = 1.0) -> int:
+        """Progress units (tile batches) that :meth:`segment` will report for these frames (at a scale)."""
         o = self.options
+
+        def scaled(r):
+            return tuple(max(16, round((sl.stop - sl.start) * scale)) for sl in r)
+
         per = sum(
-            math.ceil(tiles_per_frame((r[0].stop - r[0].start, r[1].stop - r[1].start), o.tile, o.overlap) / o.batch)
+            math.ceil(tiles_per_frame(scaled(r), o.tile, o.overlap) / o.batch)
             for r, _, _ in blocks(frames.shape[-2:], o.block, o.block_margin)
         )
         return per * (len(frames) if frames.ndim == 3 else 1) * (3 if o.tta else 1)
@@ -106,22 +112,48 @@ class Segmenter:
         )
         return self._probabilities(apply_range(frame, *percentile_range(frame, self.low, self.high)), ticker)
 
-    def classes(self, frame: np.ndarray, ticker: _Ticker) -> np.ndarray:
-        """uint8 class map (Y, X) of one frame, block by block for large frames."""
+    def scale_for(self, frame: np.ndarray) -> float:
+        """Rescaling that brings this frame's objects to the model's diameter (1 without size handling)."""
+        from .size import estimate_diameter
+
+        self.last_diameter = None
+        if not self.model_diameter:
+            return 1.0
+        d = self.options.diameter or estimate_diameter(frame, self._labels_at_scale, self.model_diameter)
+        if not d:
+            return 1.0
+        self.last_diameter = float(d)
+        return float(np.clip(self.model_diameter / d, 0.1, 10.0))
+
+    def _labels_at_scale(self, crop: np.ndarray, scale: float) -> np.ndarray:
+        """The size pass: labels of a (small) crop segmented at ``scale``, at the crop's size."""
+        probs = self._probabilities(
+            apply_range(crop, *percentile_range(crop, self.low, self.high)), _Ticker(0, None), scale
+        )
+        return classes_to_labels(np.argmax(probs, axis=0).astype(np.uint8), min_size=4)
+
+    def classes(self, frame: np.ndarray, ticker: _Ticker, scale: float = 1.0) -> np.ndarray:
+        """uint8 class map (Y, X) of one frame, block by block for large frames, the network seeing the
+        frame rescaled by ``scale`` (probabilities are resized back, never the labels)."""
         lo, hi = percentile_range(frame, self.low, self.high)
         out = np.empty(frame.shape, np.uint8)
         for region, core, target in blocks(frame.shape, self.options.block, self.options.block_margin):
-            probs = self._probabilities(apply_range(frame[region], lo, hi), ticker)
+            probs = self._probabilities(apply_range(frame[region], lo, hi), ticker, scale)
             out[target] = np.argmax(probs[(slice(None), *core)], axis=0)
         return out
 
     @torch.inference_mode()
-    def _probabilities(self, normalized: np.ndarray, ticker: _Ticker) -> np.ndarray:
+    def _probabilities(self, normalized: np.ndarray, ticker: _Ticker, scale: float = 1.0) -> np.ndarray:
+        import torch.nn.functional as F
         from monai.inferers import SlidingWindowInferer
 
         x = torch.from_numpy(np.ascontiguousarray(normalized))[None, None].to(self.device)
+        size = tuple(normalized.shape)
+        if scale != 1.0:
+            scaled = tuple(max(16, round(n * scale)) for n in size)
+            x = F.interpolate(x, size=scaled, mode="bilinear", align_corners=False, antialias=scale < 1)
         o = self.options
-        roi = tuple(min(o.tile, s) for s in normalized.shape)
+        roi = tuple(min(o.tile, s) for s in x.shape[-2:])
         inferer = SlidingWindowInferer(
             roi_size=roi, sw_batch_size=o.batch, overlap=o.overlap, mode="gaussian", progress=False
         )
@@ -143,7 +175,10 @@ class Segmenter:
             p = inferer(xi, net)
             p = torch.flip(p, dims) if dims else p
             acc = p if acc is None else acc + p
-        return (acc / len(flips))[0].cpu().numpy()
+        acc = acc / len(flips)
+        if acc.shape[-2:] != size:
+            acc = F.interpolate(acc, size=size, mode="bilinear", align_corners=False)
+        return acc[0].cpu().numpy()
 
     def labels(self, probs: np.ndarray) -> np.ndarray:
         """Instance labels (uint16, uint32 beyond 65,535 objects) from class probabilities (3, Y, X)."""
@@ -156,7 +191,12 @@ class Segmenter:
         frames = as_frames(image, name or "<array>")  # arrays carry no axes: channels are picked when reading
         squeeze = image.ndim == 2 or (image.ndim == 3 and image.shape[-1] in (3, 4) and frames.shape[0] == 1)
         ticker = _Ticker(self.count_steps(frames), progress, name)
-        out = [classes_to_labels(self.classes(frame, ticker), min_size=self.options.min_size) for frame in frames]
+        out = []
+        for frame in frames:
+            scale = self.scale_for(frame)
+            if scale != 1.0:  # the network sees more or fewer tiles than planned
+                ticker.total += self.count_steps(frame[None], scale) - self.count_steps(frame[None])
+            out.append(classes_to_labels(self.classes(frame, ticker, scale), min_size=self.options.min_size))
         dtype = label_dtype(max(int(o.max()) for o in out))
         stacked = np.stack([o.astype(dtype, copy=False) for o in out])
         return stacked[0] if squeeze else stacked

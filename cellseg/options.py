@@ -24,6 +24,13 @@ class SegmentOptions:
     overlap: float = _opt(0.25, "overlap of neighbouring tiles (fraction of a tile)", 0.0, 0.95)
     batch: int = _opt(4, "tiles per forward pass", 1, 1024)
     tta: bool = _opt(False, "average over flips (3x slower)")
+    diameter: float = _opt(
+        0.0,
+        "typical object diameter in pixels; 0 = estimate it per image (for models that record the diameter "
+        "they were trained at)",
+        0.0,
+        None,
+    )
     min_size: int = _opt(15, "drop objects smaller than this (pixels)", 0, None)
     channel: int | None = _opt(
         None,

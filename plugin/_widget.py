@@ -14,7 +14,17 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, PushButton, SpinBox, create_widget
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSpinBox,
+    Label,
+    PushButton,
+    SpinBox,
+    create_widget,
+)
 
 from cellseg.io import as_frames
 from cellseg.options import DEFAULTS, SegmentOptions, option_fields
@@ -77,6 +87,8 @@ class SegmentWidget(Container):
         self.tile = _spin("tile", "Tile size", step=32)
         self.tta = CheckBox(label="Flip TTA", value=DEFAULTS.tta, tooltip="average over flips (3x slower)")
         self.min_size = _spin("min_size", "Min size (px)")
+        ((_, d0, _, d_help, _, _),) = option_fields(["diameter"])
+        self.diameter = FloatSpinBox(label="Diameter (px)", value=d0, min=0, max=10_000, step=1, tooltip=d_help)
         self.run_button = PushButton(text="Run")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.status = Label(value="")
@@ -88,6 +100,7 @@ class SegmentWidget(Container):
                 self.device,
                 self.tile,
                 self.tta,
+                self.diameter,
                 self.min_size,
                 self.run_button,
                 self.cancel_button,
@@ -113,6 +126,7 @@ class SegmentWidget(Container):
             device=self.device.value,
             tile=self.tile.value,
             tta=self.tta.value,
+            diameter=self.diameter.value,
             min_size=self.min_size.value,
         )
 

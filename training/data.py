@@ -29,12 +29,16 @@ def resolve_root(data_root: str | None) -> Path:
 class RandomCrops(IterableDataset):
     """Endless augmented crops (image (1, H, W) float32, target (H, W) int64 with 255 = ignore)."""
 
-    def __init__(self, samples: list, crop: int, seed: int = 0, band: int = 2):
+    def __init__(self, samples: list, crop: int, seed: int = 0, band: int = 2, diameter: float | None = None):
         if not samples:
             raise CellsegError("a training dataset has no samples")
-        self.images = [percentile_normalize(s.image) for s in samples]
-        self.labels = [s.labels for s in samples]
-        self.ignore = [s.ignore if s.ignore is not None else np.zeros(s.labels.shape, bool) for s in samples]
+        self.images, self.labels, self.ignore = [], [], []
+        for s in samples:
+            ignore = s.ignore if s.ignore is not None else np.zeros(s.labels.shape, bool)
+            image, labels, ignore = to_diameter(percentile_normalize(s.image), s.labels, ignore, diameter)
+            self.images.append(image)
+            self.labels.append(labels)
+            self.ignore.append(ignore)
         self.crop, self.seed, self.band = crop, seed, band
 
     def __iter__(self):
@@ -52,8 +56,30 @@ class RandomCrops(IterableDataset):
             yield torch.from_numpy(np.ascontiguousarray(out["image"], dtype=np.float32))[None], torch.from_numpy(target)
 
 
-def infinite_loader(samples: list, crop: int, batch: int, workers: int, seed: int, pin: bool):
-    ds = RandomCrops(samples, crop, seed)
+def to_diameter(image: np.ndarray, labels: np.ndarray, ignore: np.ndarray, diameter: float | None):
+    """Rescale a sample so its median object diameter (from its labels) is ``diameter`` (None: as is).
+    Image bilinear, labels and ignore mask nearest; the augmentation's scale jitter comes on top."""
+    import cv2
+
+    from cellseg.size import median_diameter
+
+    d = median_diameter(labels) if diameter else None
+    if not d:
+        return image, labels, ignore
+    f = float(np.clip(diameter / d, 0.1, 10.0))
+    if abs(f - 1) < 0.02:
+        return image, labels, ignore
+    size = (max(8, round(labels.shape[1] * f)), max(8, round(labels.shape[0] * f)))  # (width, height)
+    image = cv2.resize(image, size, interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
+    labels = cv2.resize(labels.astype(np.int32), size, interpolation=cv2.INTER_NEAREST)
+    ignore = cv2.resize(ignore.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+    return image, labels, ignore
+
+
+def infinite_loader(
+    samples: list, crop: int, batch: int, workers: int, seed: int, pin: bool, diameter: float | None = None
+):
+    ds = RandomCrops(samples, crop, seed, diameter=diameter)
     loader = DataLoader(
         ds,
         batch_size=batch,

@@ -60,6 +60,9 @@ class TrainConfig:
     device: str = "auto"
     seed: int = 0
     threads: int | None = None
+    # the object diameter (pixels) every sample is rescaled to (by its labels' median); recorded in the
+    # model so inference rescales images the same way. None: no size normalization (older recipe).
+    object_diameter: float | None = None
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
@@ -122,6 +125,7 @@ class Trainer:
     def summary(self) -> dict:
         c = self.cfg
         return {
+            "object_diameter": c.object_diameter,
             "training": {
                 "steps": self.step,
                 "datasets": {k: len(v) for k, v in self.train_sets.items()},
@@ -130,7 +134,7 @@ class Trainer:
                 "lr": c.lr,
                 "class_weights": c.class_weights,
                 "best_val_seg": self.best,
-            }
+            },
         }
 
     def save_state(self) -> None:
@@ -228,7 +232,9 @@ class Trainer:
             self.clean_leftovers()
         pin = self.device.type == "cuda"
         loaders = {
-            name: infinite_loader(s, c.crop, c.batch, c.workers, c.seed + 1000 * i + self.step, pin)
+            name: infinite_loader(
+                s, c.crop, c.batch, c.workers, c.seed + 1000 * i + self.step, pin, diameter=c.object_diameter
+            )
             for i, (name, s) in enumerate(self.train_sets.items())
         }
         log_path = self.out / "log.csv"
@@ -293,6 +299,7 @@ class Trainer:
             self.replace_best()
             return ""
         seg = Segmenter(self.model, device=str(self.device))
+        seg.model_diameter = self.cfg.object_diameter  # validate as users will run it: sizes estimated
         scores = validate(seg, self.val_sets, max_frames=self.cfg.val_max_frames)
         mean = float(np.mean([s["SEG"] for s in scores.values()]))
         if mean > self.best:
