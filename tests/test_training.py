@@ -118,3 +118,21 @@ def test_train_interrupt_and_resume(tmp_path, monkeypatch, capsys):
     _, meta = load_model(run / "best")
     assert meta["training"]["datasets"] == {"ecoli": 18, "sim": 3}
     assert 0.0 <= meta["training"]["best_val_seg"] <= 1.0
+
+
+def test_dim_objects_dims_some_cells_and_keeps_background():
+    from cellseg.training.augment import dim_objects, random_gamma
+
+    image = np.full((40, 40), 0.1, np.float32)
+    labels = np.zeros((40, 40), np.int32)
+    for k in range(1, 11):
+        labels[(k - 1) * 4 : (k - 1) * 4 + 3, 5:15] = k
+    image[labels > 0] = 1.0
+    out = dim_objects(image, labels, np.random.default_rng(3), p=1.0, fraction=0.5)
+    assert np.array_equal(out[labels == 0], image[labels == 0])
+    means = [out[labels == k].mean() for k in range(1, 11)]
+    dimmed = [m for m in means if m < 0.99]
+    assert 1 <= len(dimmed) <= 9 and all(0.1 < m <= 0.1 + 0.9 * 0.7 + 1e-6 for m in dimmed)
+    assert dim_objects(image, labels, np.random.default_rng(3), p=0.0) is image
+    g = random_gamma(image, np.random.default_rng(0), p=1.0)
+    assert g.shape == image.shape and not np.allclose(g, image) and g.max() == pytest.approx(1.0)

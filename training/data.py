@@ -16,7 +16,7 @@ from cellseg.errors import CellsegError
 from cellseg.normalize import percentile_normalize
 from cellseg.targets import IGNORE, labels_to_classes
 
-from .augment import train_transform
+from .augment import dim_objects, random_gamma, train_transform
 
 
 def resolve_root(data_root: str | None) -> Path:
@@ -51,9 +51,10 @@ class RandomCrops(IterableDataset):
             i = int(rng.integers(len(self.images)))
             out = transform(image=self.images[i], masks=[self.labels[i], self.ignore[i].astype(np.uint8)])
             labels, ignore = out["masks"]
+            image = random_gamma(dim_objects(out["image"], labels, rng), rng)
             target = labels_to_classes(np.asarray(labels), self.band).astype(np.int64)
             target[np.asarray(ignore) > 0] = IGNORE
-            yield torch.from_numpy(np.ascontiguousarray(out["image"], dtype=np.float32))[None], torch.from_numpy(target)
+            yield torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None], torch.from_numpy(target)
 
 
 def to_diameter(image: np.ndarray, labels: np.ndarray, ignore: np.ndarray, diameter: float | None):
