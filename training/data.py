@@ -29,7 +29,9 @@ def resolve_root(data_root: str | None) -> Path:
 class RandomCrops(IterableDataset):
     """Endless augmented crops (image (1, H, W) float32, target (H, W) int64 with 255 = ignore)."""
 
-    def __init__(self, samples: list, crop: int, seed: int = 0, band: int = 2, diameter: float | None = None):
+    def __init__(
+        self, samples: list, crop: int, seed: int = 0, band: int = 2, diameter: float | None = None, intensity=True
+    ):
         if not samples:
             raise CellsegError("a training dataset has no samples")
         self.images, self.labels, self.ignore = [], [], []
@@ -39,7 +41,7 @@ class RandomCrops(IterableDataset):
             self.images.append(image)
             self.labels.append(labels)
             self.ignore.append(ignore)
-        self.crop, self.seed, self.band = crop, seed, band
+        self.crop, self.seed, self.band, self.intensity = crop, seed, band, intensity
 
     def __iter__(self):
         info = get_worker_info()
@@ -51,7 +53,7 @@ class RandomCrops(IterableDataset):
             i = int(rng.integers(len(self.images)))
             out = transform(image=self.images[i], masks=[self.labels[i], self.ignore[i].astype(np.uint8)])
             labels, ignore = out["masks"]
-            image = random_gamma(dim_objects(out["image"], labels, rng), rng)
+            image = random_gamma(dim_objects(out["image"], labels, rng), rng) if self.intensity else out["image"]
             target = labels_to_classes(np.asarray(labels), self.band).astype(np.int64)
             target[np.asarray(ignore) > 0] = IGNORE
             yield torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None], torch.from_numpy(target)
@@ -78,9 +80,16 @@ def to_diameter(image: np.ndarray, labels: np.ndarray, ignore: np.ndarray, diame
 
 
 def infinite_loader(
-    samples: list, crop: int, batch: int, workers: int, seed: int, pin: bool, diameter: float | None = None
+    samples: list,
+    crop: int,
+    batch: int,
+    workers: int,
+    seed: int,
+    pin: bool,
+    diameter: float | None = None,
+    intensity: bool = True,
 ):
-    ds = RandomCrops(samples, crop, seed, diameter=diameter)
+    ds = RandomCrops(samples, crop, seed, diameter=diameter, intensity=intensity)
     loader = DataLoader(
         ds,
         batch_size=batch,

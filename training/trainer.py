@@ -63,6 +63,8 @@ class TrainConfig:
     # the object diameter (pixels) every sample is rescaled to (by its labels' median); recorded in the
     # model so inference rescales images the same way. None: no size normalization (older recipe).
     object_diameter: float | None = None
+    # dim a random subset of cells and a random gamma (training/augment.py); off to reproduce older runs
+    intensity_augment: bool = True
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
@@ -233,7 +235,14 @@ class Trainer:
         pin = self.device.type == "cuda"
         loaders = {
             name: infinite_loader(
-                s, c.crop, c.batch, c.workers, c.seed + 1000 * i + self.step, pin, diameter=c.object_diameter
+                s,
+                c.crop,
+                c.batch,
+                c.workers,
+                c.seed + 1000 * i + self.step,
+                pin,
+                diameter=c.object_diameter,
+                intensity=c.intensity_augment,
             )
             for i, (name, s) in enumerate(self.train_sets.items())
         }
