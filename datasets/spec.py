@@ -49,6 +49,9 @@ class DatasetSpec:
     val: tuple[Part, ...] = ()  # ctc: the held-out sequences (and frames)
     val_every: int = 5  # folder: every val_every-th image in name order is held out...
     val_offset: int = 4  # ...starting at this index
+    # background pixels this close to the image border teach nothing: for sets whose annotators skipped
+    # cells cut by the edge (BBBC030's outlines skip edge slivers), so they are not taught as background
+    ignore_border: int = 0
     extra: dict = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -83,8 +86,21 @@ def _split_ctc(spec: DatasetSpec, root: Path) -> tuple[list[Sample], list[Sample
     return read(spec.train), read(spec.val)
 
 
+def ignore_border(sample: Sample, width: int) -> Sample:
+    """Mark unlabelled pixels within ``width`` of the image border as unknown (ignored in training)."""
+    import numpy as np
+
+    band = np.zeros(sample.labels.shape, bool)
+    band[:width], band[-width:], band[:, :width], band[:, -width:] = True, True, True, True
+    band &= sample.labels == 0
+    sample.ignore = band if sample.ignore is None else (sample.ignore | band)
+    return sample
+
+
 def _split_folder(spec: DatasetSpec, root: Path) -> tuple[list[Sample], list[Sample]]:
     samples = read_folder(root / spec.path, dataset=spec.name)
+    if spec.ignore_border > 0:
+        samples = [ignore_border(s, spec.ignore_border) for s in samples]
     val = [s for i, s in enumerate(samples) if i % spec.val_every == spec.val_offset]
     train = [s for i, s in enumerate(samples) if i % spec.val_every != spec.val_offset]
     return train, val

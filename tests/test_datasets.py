@@ -155,6 +155,12 @@ def test_dataset_specs_and_readers_registry(tmp_path):
         tifffile.imwrite(root / "f" / "labels" / f"i{i}.tif", np.ones((16, 16), np.uint16))
     train, val = load_split({"name": "f", "layout": "folder", "path": "f"}, root)
     assert [s.name for s in val] == ["f/i4"] and len(train) == 6
+    assert all(s.ignore is None for s in train)
+    # a set whose annotators skipped edge slivers: unlabelled pixels near the border teach nothing
+    tifffile.imwrite(root / "f" / "labels" / "i0.tif", np.pad(np.ones((10, 10), np.uint16), 3))
+    train, _ = load_split({"name": "f", "layout": "folder", "path": "f", "ignore_border": 2}, root)
+    ign = train[0].ignore
+    assert ign[0].all() and ign[:, -2:].all() and not ign[2:-2, 2:-2].any() and not ign[3:13, 3:13].any()
     # the shipped configs name modality and licence for every dataset
     configs = Path(__file__).resolve().parents[1] / "training" / "configs"
     for cfg in configs.glob("*.yaml"):
