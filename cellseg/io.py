@@ -232,6 +232,21 @@ def to_gray(fyxc: np.ndarray, color: str, path: Path | str, channel: int | None 
     return fyxc.astype(np.float32).mean(axis=-1)
 
 
+def _load(path: Path, max_pixels: int, what: str, indices: bool = False) -> tuple[np.ndarray, Header]:
+    """Header first (size refused before decoding), then the pixels; every failure one InputError."""
+    header = read_header(path)
+    check_size(path, header, max_pixels)
+    try:
+        return _decode(path, header, indices), header
+    except InputError:
+        raise
+    except MemoryError:
+        raise InputError(path, f"{what} too large to load into memory") from None
+    except Exception as e:  # tifffile / Pillow / imagecodecs raise many types for broken files
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise InputError(path, f"not a readable {what} ({msg})") from None
+
+
 def read_image(
     path: str | Path, max_pixels: int = DEFAULTS.max_pixels, channel: int | None = None, planes: bool = False
 ) -> np.ndarray:
@@ -241,17 +256,7 @@ def read_image(
         raise InputError(path, "no such file")
     if path.is_dir():
         raise InputError(path, "is a folder, not an image file")
-    header = read_header(path)
-    check_size(path, header, max_pixels)
-    try:
-        arr = _decode(path, header)
-    except InputError:
-        raise
-    except MemoryError:
-        raise InputError(path, "image too large to load into memory") from None
-    except Exception as e:  # tifffile / Pillow raise many types for broken files
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise InputError(path, f"not a readable image ({msg})") from None
+    arr, header = _load(path, max_pixels, "image")
     _check_pixel_type(arr, path)
     if arr.size == 0:
         raise InputError(path, f"image is empty (shape {arr.shape})")
@@ -313,12 +318,7 @@ def read_labels(path: str | Path, max_pixels: int = DEFAULTS.max_pixels, strict:
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "no such file")
-    header = read_header(path)
-    check_size(path, header, max_pixels)
-    try:
-        arr = _decode(path, header, indices=True)
-    except Exception as e:
-        raise InputError(path, f"not a readable label image ({str(e).splitlines()[0] if str(e) else e!r})") from None
+    arr, _ = _load(path, max_pixels, "label image", indices=True)
     keep = [i for i, n in enumerate(arr.shape) if n > 1 or i >= arr.ndim - 2]
     arr = arr.reshape([arr.shape[i] for i in keep])
     if arr.dtype == bool:
