@@ -8,6 +8,7 @@ import torch
 import yaml
 
 from cellseg.cli import main
+from cellseg.errors import CellsegError
 from cellseg.targets import IGNORE
 from cellseg.training.losses import SegLoss
 from cellseg.training.trainer import TrainConfig, Trainer, lr_factor
@@ -136,3 +137,18 @@ def test_dim_objects_dims_some_cells_and_keeps_background():
     assert dim_objects(image, labels, np.random.default_rng(3), p=0.0) is image
     g = random_gamma(image, np.random.default_rng(0), p=1.0)
     assert g.shape == image.shape and not np.allclose(g, image) and g.max() == pytest.approx(1.0)
+
+
+def test_config_inherits_its_base_and_overrides_model_entries(tmp_path):
+    (tmp_path / "base.yaml").write_text(
+        "steps: 7\nlr: 0.5\nmodel: {encoder: resnet18, in_channels: 1}\n"
+        "datasets: [{name: a, layout: folder, path: a}]\n"
+    )
+    (tmp_path / "row.yaml").write_text("base: base.yaml\nlr: 0.1\nmodel: {in_channels: 2}\n")
+    cfg = TrainConfig.from_yaml(tmp_path / "row.yaml")
+    assert (cfg.steps, cfg.lr) == (7, 0.1)
+    assert cfg.model == {"encoder": "resnet18", "in_channels": 2}
+    assert cfg.dataset_specs()[0].name == "a"
+    (tmp_path / "orphan.yaml").write_text("base: missing.yaml\n")
+    with pytest.raises(CellsegError, match="missing.yaml"):
+        TrainConfig.from_yaml(tmp_path / "orphan.yaml")

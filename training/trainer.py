@@ -75,8 +75,9 @@ class TrainConfig:
             raw = yaml.safe_load(path.read_text())
         except yaml.YAMLError as e:
             raise CellsegError(f"{path}: not valid YAML ({e})") from None
+        raw = _with_base(raw or {}, path)
         known = set(cls.__dataclass_fields__)
-        unknown = set(raw or {}) - known
+        unknown = set(raw) - known
         if unknown:
             raise CellsegError(f"{path}: unknown keys {sorted(unknown)}")
         cfg = cls(**raw)
@@ -85,6 +86,26 @@ class TrainConfig:
 
     def dataset_specs(self) -> list[DatasetSpec]:
         return [d if isinstance(d, DatasetSpec) else DatasetSpec.from_dict(d) for d in self.datasets]
+
+
+def _with_base(raw: dict, path: Path, depth: int = 0) -> dict:
+    """A config may start from another (``base: other.yaml``, relative to it): its keys override the
+    base's, and its ``model`` entries override the base model's one by one."""
+    if "base" not in raw:
+        return raw
+    if depth > 4:
+        raise CellsegError(f"{path}: base configs nest too deep")
+    base_path = path.parent / raw["base"]
+    if not base_path.is_file():
+        raise CellsegError(f"{path}: base config {base_path} not found")
+    try:
+        base = yaml.safe_load(base_path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise CellsegError(f"{base_path}: not valid YAML ({e})") from None
+    base = _with_base(base, base_path, depth + 1)
+    merged = {**base, **{k: v for k, v in raw.items() if k != "base"}}
+    merged["model"] = {**base.get("model", {}), **raw.get("model", {})}
+    return merged
 
 
 def lr_factor(step: int, warmup: int, total: int, floor: float = 0.01) -> float:
