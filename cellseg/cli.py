@@ -26,11 +26,12 @@ SEGMENT_FLAGS = [
     "tta",
     "diameter",
     "min_size",
-    "channel",
+    "chan",
+    "chan2",
     "planes",
     "max_pixels",
 ]
-CTC_FLAGS = ["model", "device", "tile", "overlap", "batch", "tta", "diameter", "min_size", "max_pixels"]
+CTC_FLAGS = [f for f in SEGMENT_FLAGS if f != "planes"]
 
 
 class _Bars:
@@ -69,7 +70,7 @@ def _options(args, names: list[str]) -> SegmentOptions:
 
 
 def _segment(args) -> int:
-    from .io import check_size, find_images, read_header, read_image, write_labels
+    from .io import check_size, find_images, read_channels, read_header, write_labels
     from .safety import check_no_clobber, check_writable_folder
 
     out = Path(args.out)
@@ -99,8 +100,8 @@ def _segment(args) -> int:
         try:
             if target in stems:
                 raise InputError(path, f"output name {target.name} already used by {stems[target]}")
-            frames = read_image(path, max_pixels=opts.max_pixels, channel=opts.channel, planes=opts.planes)
-            labels = seg.segment(frames, progress=bars, name=path.name)
+            frames, nuclear = read_channels(path, opts.max_pixels, opts.chan, opts.chan2, opts.planes, seg.rgb)
+            labels = seg.segment(frames, progress=bars, name=path.name, nuclear=nuclear)
             labels = labels[0] if len(frames) == 1 else labels
             try:
                 write_labels(target, labels)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .errors import CellsegError
-from .io import as_frames, label_dtype
+from .io import as_channels, label_dtype
 from .normalize import apply_range, percentile_range
 from .options import DEFAULTS, SegmentOptions
 from .postprocess import classes_to_labels, probabilities_to_labels
@@ -83,6 +83,10 @@ class Segmenter:
         else:
             self.model, self.meta = load_model(self.options.model, self.device)
         self.model_diameter = self.meta.get("object_diameter")  # None: no size handling (older models)
+        config = getattr(self.model, "config", None)
+        self.in_channels = int(getattr(config, "in_channels", 1))  # 2: signal + nuclear channel
+        # what grayscale of a colour image means to this model (older models: luminance)
+        self.rgb = "hematoxylin" if self.meta.get("input", {}).get("rgb") == "hematoxylin" else "luminance"
         self.last_diameter: float | None = None  # the diameter used (given or estimated) for the last frame
         norm = self.meta.get("normalization", {})
         self.low, self.high = norm.get("low", 1.0), norm.get("high", 99.8)
@@ -103,42 +107,67 @@ class Segmenter:
         )
         return per * (len(frames) if frames.ndim == 3 else 1) * (3 if o.tta else 1)
 
-    def probabilities(self, frame: np.ndarray, progress: Progress | None = None) -> np.ndarray:
+    def channels(self, signal: np.ndarray, nuclear: np.ndarray | None = None) -> list:
+        """The network's input channels of one frame (raw, 2-D): the signal, then the nuclear channel
+        for a two-channel model (None: absent, the network sees zeros there)."""
+        if nuclear is not None and self.in_channels < 2:
+            raise CellsegError("a nuclear channel (--chan2) was given, but this model takes one channel")
+        if nuclear is not None and nuclear.shape != signal.shape:
+            raise CellsegError(f"nuclear channel of shape {nuclear.shape} differs from the image {signal.shape}")
+        return [signal, nuclear][: self.in_channels]
+
+    def normalized(self, chans: list, region=(slice(None), slice(None)), ranges=None) -> np.ndarray:
+        """(C, y, x) float32 network input of a region, each channel by its own percentiles (of the
+        whole frame unless ``ranges`` are given); an absent channel is zeros."""
+        if ranges is None:
+            ranges = [None if c is None else percentile_range(c, self.low, self.high) for c in chans]
+        shape = chans[0][region].shape
+        return np.stack(
+            [np.zeros(shape, np.float32) if c is None else apply_range(c[region], *r) for c, r in zip(chans, ranges)]
+        )
+
+    def probabilities(
+        self, frame: np.ndarray, progress: Progress | None = None, nuclear: np.ndarray | None = None
+    ) -> np.ndarray:
         """Class probabilities (3, Y, X) of one 2-D frame (raw intensities), in one piece."""
         o = self.options
-        frame = as_frames(frame)[0]
+        frame, nuc = as_channels(frame, "<array>", rgb=self.rgb)
+        chans = self.channels(frame[0], None if nuclear is None else np.asarray(nuclear, np.float32))
         ticker = _Ticker(
-            math.ceil(tiles_per_frame(frame.shape, o.tile, o.overlap) / o.batch) * (3 if o.tta else 1), progress
+            math.ceil(tiles_per_frame(frame.shape[-2:], o.tile, o.overlap) / o.batch) * (3 if o.tta else 1), progress
         )
-        return self._probabilities(apply_range(frame, *percentile_range(frame, self.low, self.high)), ticker)
+        return self._probabilities(self.normalized(chans), ticker)
 
-    def scale_for(self, frame: np.ndarray) -> float:
+    def scale_for(self, chans: list, ranges=None) -> float:
         """Rescaling that brings this frame's objects to the model's diameter (1 without size handling)."""
-        from .size import estimate_diameter
+        from .size import PASS_CROP, PASS_SCALES, central_region, estimate_diameter
 
         self.last_diameter = None
         if not self.model_diameter:
             return 1.0
-        d = self.options.diameter or estimate_diameter(frame, self._labels_at_scale, self.model_diameter)
+        d = self.options.diameter
+        if not d:
+            region = central_region(chans[0].shape, int(PASS_CROP / min(PASS_SCALES)))
+            d = estimate_diameter(self.normalized(chans, region, ranges), self._labels_at_scale, self.model_diameter)
         if not d:
             return 1.0
         self.last_diameter = float(d)
         return float(np.clip(self.model_diameter / d, 0.1, 10.0))
 
     def _labels_at_scale(self, crop: np.ndarray, scale: float) -> np.ndarray:
-        """The size pass: labels of a (small) crop segmented at ``scale``, at the crop's size."""
-        probs = self._probabilities(
-            apply_range(crop, *percentile_range(crop, self.low, self.high)), _Ticker(0, None), scale
-        )
+        """The size pass: labels of a (small, normalized (C, y, x)) crop segmented at ``scale``."""
+        probs = self._probabilities(crop, _Ticker(0, None), scale)
         return classes_to_labels(np.argmax(probs, axis=0).astype(np.uint8), min_size=4)
 
-    def classes(self, frame: np.ndarray, ticker: _Ticker, scale: float = 1.0) -> np.ndarray:
-        """uint8 class map (Y, X) of one frame, block by block for large frames, the network seeing the
-        frame rescaled by ``scale`` (probabilities are resized back, never the labels)."""
-        lo, hi = percentile_range(frame, self.low, self.high)
-        out = np.empty(frame.shape, np.uint8)
-        for region, core, target in blocks(frame.shape, self.options.block, self.options.block_margin):
-            probs = self._probabilities(apply_range(frame[region], lo, hi), ticker, scale)
+    def classes(self, chans: list, ticker: _Ticker, scale: float = 1.0, ranges=None) -> np.ndarray:
+        """uint8 class map (Y, X) of one frame's channels, block by block for large frames, the network
+        seeing the frame rescaled by ``scale`` (probabilities are resized back, never the labels)."""
+        if ranges is None:
+            ranges = [None if c is None else percentile_range(c, self.low, self.high) for c in chans]
+        shape = chans[0].shape
+        out = np.empty(shape, np.uint8)
+        for region, core, target in blocks(shape, self.options.block, self.options.block_margin):
+            probs = self._probabilities(self.normalized(chans, region, ranges), ticker, scale)
             out[target] = np.argmax(probs[(slice(None), *core)], axis=0)
         return out
 
@@ -147,8 +176,8 @@ class Segmenter:
         import torch.nn.functional as F
         from monai.inferers import SlidingWindowInferer
 
-        x = torch.from_numpy(np.ascontiguousarray(normalized))[None, None].to(self.device)
-        size = tuple(normalized.shape)
+        x = torch.from_numpy(np.ascontiguousarray(normalized))[None].to(self.device)
+        size = tuple(normalized.shape[-2:])
         if scale != 1.0:
             scaled = tuple(max(16, round(n * scale)) for n in size)
             x = F.interpolate(x, size=scaled, mode="bilinear", align_corners=False, antialias=scale < 1)
@@ -184,19 +213,32 @@ class Segmenter:
         """Instance labels (uint16, uint32 beyond 65,535 objects) from class probabilities (3, Y, X)."""
         return probabilities_to_labels(probs, min_size=self.options.min_size)
 
-    def segment(self, image: np.ndarray, progress: Progress | None = None, name: str = "") -> np.ndarray:
+    def segment(
+        self,
+        image: np.ndarray,
+        progress: Progress | None = None,
+        name: str = "",
+        nuclear: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Instance labels for a 2-D image, an RGB image, or a (T, Y, X) stack: uint16, or uint32 when a
-        frame holds more than 65,535 objects. ``progress`` gets a "tiles" event per tile batch."""
+        frame holds more than 65,535 objects. ``nuclear``: the nuclear channel, shaped like the image's
+        frames (channels are picked when reading: :func:`cellseg.io.read_channels`, or
+        :func:`cellseg.io.as_channels` for arrays). ``progress`` gets a "tiles" event per tile batch."""
         image = np.asarray(image)
-        frames = as_frames(image, name or "<array>")  # arrays carry no axes: channels are picked when reading
+        frames, _ = as_channels(image, name or "<array>", rgb=self.rgb)
+        nuc = None if nuclear is None else as_channels(nuclear, name or "<nuclear channel>")[0]
+        if nuc is not None and nuc.shape != frames.shape:
+            raise CellsegError(f"{name or 'image'}: nuclear channel {nuc.shape} differs from the image {frames.shape}")
         squeeze = image.ndim == 2 or (image.ndim == 3 and image.shape[-1] in (3, 4) and frames.shape[0] == 1)
         ticker = _Ticker(self.count_steps(frames), progress, name)
         out = []
-        for frame in frames:
-            scale = self.scale_for(frame)
+        for t, frame in enumerate(frames):
+            chans = self.channels(frame, None if nuc is None else nuc[t])
+            ranges = [None if c is None else percentile_range(c, self.low, self.high) for c in chans]
+            scale = self.scale_for(chans, ranges)
             if scale != 1.0:  # the network sees more or fewer tiles than planned
                 ticker.total += self.count_steps(frame[None], scale) - self.count_steps(frame[None])
-            out.append(classes_to_labels(self.classes(frame, ticker, scale), min_size=self.options.min_size))
+            out.append(classes_to_labels(self.classes(chans, ticker, scale, ranges), min_size=self.options.min_size))
         dtype = label_dtype(max(int(o.max()) for o in out))
         stacked = np.stack([o.astype(dtype, copy=False) for o in out])
         return stacked[0] if squeeze else stacked

@@ -2,9 +2,9 @@
 
 ``read_image`` returns frames shaped (T, Y, X) float32, whatever the file held. Axes come from the
 file's own metadata (tifffile series axes, which read ImageJ hyperstacks and OME-TIFF): channels
-(``C``, ``S``) are never taken for time frames; RGB(A), palette and CMYK images are converted to
-luminance (ITU-R 601 weights), other multi-channel images to the mean of their channels unless one
-``channel`` is picked; Z-stacks are refused unless ``planes=True`` segments them plane by plane.
+(``C``, ``S``) are never taken for time frames; which channel is segmented (and which is the nuclear
+channel) follows Cellpose's numbering, see :mod:`cellseg.channels`; Z-stacks are refused unless
+``planes=True`` segments them plane by plane.
 The size is read from the header first: an image of more than ``max_pixels`` values is refused before
 anything is decoded. Every problem becomes an :class:`InputError` naming the file.
 ``write_labels`` writes atomically (temp file + rename), uint16 when the ids fit, else uint32.
@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_write
+from .channels import RGB_WEIGHTS, select  # noqa: F401 (RGB_WEIGHTS re-exported)
 from .errors import InputError
 from .options import DEFAULTS
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 MIN_SIDE = 8
-RGB_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
 FRAME_AXES = "TIQ"  # time, image sequence (plain multi-page TIFF), unknown (tifffile's Q)
 CHANNEL_AXES = "CS"  # channels, samples (RGB)
 
@@ -213,25 +213,6 @@ def to_frames_channels(arr: np.ndarray, header: Header, path: Path | str, planes
     return arr.reshape(n_frames, size["Y"], size["X"], n_chan)
 
 
-def to_gray(fyxc: np.ndarray, color: str, path: Path | str, channel: int | None = None) -> np.ndarray:
-    """(F, Y, X, C) -> float32 (F, Y, X): pick a channel, or luminance for colour, or the channel mean."""
-    n = fyxc.shape[-1]
-    if channel is not None:
-        if not 0 <= channel < n:
-            raise InputError(path, f"--channel {channel} asked for, but the image has {n} channel(s) (0 to {n - 1})")
-        return fyxc[..., channel].astype(np.float32)
-    if n == 1:
-        return fyxc[..., 0].astype(np.float32, copy=False)
-    if color == "cmyk" and n >= 4:
-        top = float(np.iinfo(fyxc.dtype).max) if np.issubdtype(fyxc.dtype, np.integer) else 1.0
-        cmy, k = fyxc[..., :3].astype(np.float32), fyxc[..., 3:4].astype(np.float32)
-        rgb = (top - cmy) * (top - k) / top
-        return rgb @ RGB_WEIGHTS
-    if color in ("rgb", "palette") and n in (3, 4):
-        return fyxc[..., :3].astype(np.float32) @ RGB_WEIGHTS
-    return fyxc.astype(np.float32).mean(axis=-1)
-
-
 def _load(path: Path, max_pixels: int, what: str, indices: bool = False) -> tuple[np.ndarray, Header]:
     """Header first (size refused before decoding), then the pixels; every failure one InputError."""
     header = read_header(path)
@@ -247,10 +228,16 @@ def _load(path: Path, max_pixels: int, what: str, indices: bool = False) -> tupl
         raise InputError(path, f"not a readable {what} ({msg})") from None
 
 
-def read_image(
-    path: str | Path, max_pixels: int = DEFAULTS.max_pixels, channel: int | None = None, planes: bool = False
-) -> np.ndarray:
-    """Frames of one image file as float32 (T, Y, X); T = 1 for a 2-D image."""
+def read_channels(
+    path: str | Path,
+    max_pixels: int = DEFAULTS.max_pixels,
+    chan: int = DEFAULTS.chan,
+    chan2: int = DEFAULTS.chan2,
+    planes: bool = False,
+    rgb: str = "luminance",
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(signal, nuclear) frames of one image file as float32 (T, Y, X); nuclear is None unless
+    ``chan2`` picks a channel. Channel numbers as in Cellpose (:mod:`cellseg.channels`)."""
     path = Path(path)
     if not path.exists():
         raise InputError(path, "no such file")
@@ -262,8 +249,20 @@ def read_image(
         raise InputError(path, f"image is empty (shape {arr.shape})")
     if header.axes in ("YX", "YXS") and arr.ndim != len(header.axes):  # PIL/imagecodecs decided the bands
         header = Header(arr.shape, arr.dtype, "YX" if arr.ndim == 2 else "YXS", header.color)
-    frames = to_gray(to_frames_channels(arr, header, path, planes), header.color, path, channel)
-    return _check_frames(frames, path)
+    fyxc = to_frames_channels(arr, header, path, planes)
+    signal, nuclear = select(fyxc, header.color, path, chan, chan2, rgb)
+    return _check_frames(signal, path), None if nuclear is None else _check_frames(nuclear, path)
+
+
+def read_image(
+    path: str | Path,
+    max_pixels: int = DEFAULTS.max_pixels,
+    chan: int = DEFAULTS.chan,
+    planes: bool = False,
+    rgb: str = "luminance",
+) -> np.ndarray:
+    """Frames of one image file as float32 (T, Y, X); T = 1 for a 2-D image (the signal channel)."""
+    return read_channels(path, max_pixels, chan, 0, planes, rgb)[0]
 
 
 def _check_pixel_type(arr: np.ndarray, name) -> None:
@@ -283,30 +282,49 @@ def _check_frames(arr: np.ndarray, name) -> np.ndarray:
     return arr
 
 
-def as_frames(arr: np.ndarray, name: str | Path = "<array>", channel: int | None = None) -> np.ndarray:
-    """Validate an in-memory array and bring it to float32 (T, Y, X).
+def as_frames(
+    arr: np.ndarray, name: str | Path = "<array>", chan: int = DEFAULTS.chan, rgb: str = "luminance"
+) -> np.ndarray:
+    """Validate an in-memory array and bring it to float32 (T, Y, X) (its signal channel).
 
     Arrays carry no axes, so the shape decides: (Y, X); (Y, X, 3|4) RGB(A); (T, Y, X); (T, Y, X, 3|4).
+    With ``chan`` > 0 the last axis is taken for channels whatever its size.
     """
+    return as_channels(arr, name, chan, 0, rgb)[0]
+
+
+def as_channels(
+    arr: np.ndarray,
+    name: str | Path = "<array>",
+    chan: int = DEFAULTS.chan,
+    chan2: int = DEFAULTS.chan2,
+    rgb: str = "luminance",
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(signal, nuclear or None) float32 (T, Y, X) frames of an in-memory array (see :func:`as_frames`)."""
     arr = np.asarray(arr)
     if arr.dtype == bool:
         arr = arr.astype(np.uint8)
     _check_pixel_type(arr, name)
     if arr.size == 0:
         raise InputError(name, f"image is empty (shape {arr.shape})")
-    rgb = arr.ndim in (3, 4) and arr.shape[-1] in (3, 4) and arr.shape[-2] > 4
-    if (rgb or channel is not None) and arr.ndim >= 3:
+    nuclear = None
+    rgb_like = arr.ndim in (3, 4) and arr.shape[-1] in (3, 4) and arr.shape[-2] > 4
+    if (rgb_like or chan or chan2) and arr.ndim >= 3:
         lead = arr.shape[:-1]
         fyxc = arr.reshape((-1, *lead[-2:], arr.shape[-1]))
-        arr = to_gray(fyxc, "rgb" if rgb else "channels", name, channel).reshape(lead)
+        signal, nuclear = select(fyxc, "rgb" if rgb_like else "channels", name, chan, chan2, rgb)
+        arr = signal.reshape(lead)
+        nuclear = None if nuclear is None else nuclear.reshape(lead)
+    elif chan2:
+        raise InputError(name, f"--chan2 {chan2} asked for, but the image has no channel axis")
     if arr.ndim == 2:
-        arr = arr[None]
+        arr, nuclear = arr[None], None if nuclear is None else nuclear[None]
     if arr.ndim != 3:
         raise InputError(
             name,
             f"{arr.ndim}-D array of shape {arr.shape}; expected 2-D (Y, X), RGB (Y, X, 3) or a stack (T, Y, X)",
         )
-    return _check_frames(arr, name)
+    return _check_frames(arr, name), None if nuclear is None else _check_frames(nuclear, name)
 
 
 def read_labels(path: str | Path, max_pixels: int = DEFAULTS.max_pixels, strict: bool = False) -> np.ndarray:

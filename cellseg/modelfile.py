@@ -106,7 +106,8 @@ def load_model(path: str | Path = "default", device: str | torch.device = "cpu")
 def save_model(model: CellUNet, folder: str | Path, half: bool = True, **info) -> Path:
     """Write ``folder/model.safetensors`` and ``folder/config.json`` atomically.
 
-    ``info`` adds keys to the config (normalization, training summary...).
+    ``info`` adds keys to the config (normalization, training summary...); ``rgb`` (how colour images
+    become grayscale for this model, :mod:`cellseg.channels`) goes into its ``input`` entry.
     """
     from safetensors.torch import save_file
 
@@ -122,9 +123,11 @@ def save_model(model: CellUNet, folder: str | Path, half: bool = True, **info) -
         "version": 1,
         "model": model.config.to_dict(),
         "normalization": {"kind": "percentile", "low": 1.0, "high": 99.8},
-        "input": {"rgb": "luminance (ITU-R 601)"},
         **info,
     }
+    channels = ["signal", "nuclear"][: model.config.in_channels] if model.config.in_channels <= 2 else None
+    meta["input"] = {"rgb": info.get("rgb") or "luminance", "channels": channels}
+    meta.pop("rgb", None)
     meta["model"]["encoder_weights"] = None
     atomic_write(folder / "model.safetensors", lambda tmp: save_file(state, tmp))
     atomic_write(folder / "config.json", lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))

@@ -32,10 +32,17 @@ class SegmentOptions:
         None,
     )
     min_size: int = _opt(15, "drop objects smaller than this (pixels)", 0, None)
-    channel: int | None = _opt(
+    chan: int = _opt(
+        0,
+        "channel to segment, numbered as in Cellpose: 0 = grayscale (luminance of colour images, or the "
+        "hematoxylin of stained brightfield slides for models trained so), 1 = red / first channel, "
+        "2 = green / second, 3 = blue / third, k = k-th channel of a multi-channel TIFF",
+        0,
         None,
-        "segment this channel (0-based) of multi-channel images; default: "
-        "luminance for RGB, the channel mean otherwise",
+    )
+    chan2: int = _opt(
+        0,
+        "optional nuclear channel (same numbering; 0 = none): helps a two-channel model split touching cells",
         0,
         None,
     )

@@ -32,10 +32,15 @@ def median_diameter(labels: np.ndarray) -> float | None:
     return float(math.sqrt(4 * float(np.median(sizes)) / math.pi))
 
 
-def central_crop(image: np.ndarray, side: int) -> np.ndarray:
-    h, w = image.shape[-2:]
+def central_region(shape: tuple[int, int], side: int) -> tuple[slice, slice]:
+    """(y, x) slices of the central ``side`` x ``side`` window of a frame (the whole frame if smaller)."""
+    h, w = shape[-2:]
     y0, x0 = max(0, (h - side) // 2), max(0, (w - side) // 2)
-    return image[..., y0 : y0 + side, x0 : x0 + side]
+    return slice(y0, y0 + side), slice(x0, x0 + side)
+
+
+def central_crop(image: np.ndarray, side: int) -> np.ndarray:
+    return image[(..., *central_region(image.shape, side))]
 
 
 def estimate_diameter(frame: np.ndarray, labels_at_scale, model_diameter: float) -> float | None:

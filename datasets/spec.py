@@ -38,6 +38,9 @@ class Part:
         return cls(str(d["seq"]), d.get("source", "auto"), frames)
 
 
+OBJECTS = ("nuclei", "cells", "bacteria")
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     name: str
@@ -52,6 +55,9 @@ class DatasetSpec:
     # background pixels this close to the image border teach nothing: for sets whose annotators skipped
     # cells cut by the edge (BBBC030's outlines skip edge slivers), so they are not taught as background
     ignore_border: int = 0
+    # what the labels outline: "nuclei", "cells" (whole cells: a two-channel model is also shown a
+    # nuclear channel for them, synthetic where the set has none) or "bacteria" (no nucleus)
+    objects: str = "nuclei"
     extra: dict = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -72,10 +78,12 @@ class DatasetSpec:
             raise CellsegError(f"dataset {d['name']}: unknown layout {d['layout']!r} ({', '.join(READERS)})")
         for key in ("train", "val"):
             d[key] = tuple(Part.from_dict(p) for p in d.get(key) or [])
+        if d.get("objects", "nuclei") not in OBJECTS:
+            raise CellsegError(f"dataset {d['name']}: objects must be one of {', '.join(OBJECTS)}")
         return cls(**d)
 
 
-def _split_ctc(spec: DatasetSpec, root: Path) -> tuple[list[Sample], list[Sample]]:
+def _split_ctc(spec: DatasetSpec, root: Path, rgb: str = "luminance") -> tuple[list[Sample], list[Sample]]:
     def read(parts):
         out = []
         for part in parts:
@@ -97,8 +105,8 @@ def ignore_border(sample: Sample, width: int) -> Sample:
     return sample
 
 
-def _split_folder(spec: DatasetSpec, root: Path) -> tuple[list[Sample], list[Sample]]:
-    samples = read_folder(root / spec.path, dataset=spec.name)
+def _split_folder(spec: DatasetSpec, root: Path, rgb: str = "luminance") -> tuple[list[Sample], list[Sample]]:
+    samples = read_folder(root / spec.path, dataset=spec.name, rgb=rgb)
     if spec.ignore_border > 0:
         samples = [ignore_border(s, spec.ignore_border) for s in samples]
     val = [s for i, s in enumerate(samples) if i % spec.val_every == spec.val_offset]
@@ -107,14 +115,15 @@ def _split_folder(spec: DatasetSpec, root: Path) -> tuple[list[Sample], list[Sam
 
 
 #: layout -> reader returning (training samples, validation samples)
-READERS: dict[str, Callable[[DatasetSpec, Path], tuple[list[Sample], list[Sample]]]] = {
+READERS: dict[str, Callable[..., tuple[list[Sample], list[Sample]]]] = {
     "ctc": _split_ctc,
     "folder": _split_folder,
 }
 
 
-def load_split(spec: DatasetSpec | dict, root: str | Path) -> tuple[list[Sample], list[Sample]]:
-    """(training samples, validation samples) of one dataset."""
+def load_split(spec: DatasetSpec | dict, root: str | Path, rgb: str = "luminance") -> tuple[list[Sample], list[Sample]]:
+    """(training samples, validation samples) of one dataset; ``rgb``: how colour images become
+    grayscale for the model at hand (:mod:`cellseg.channels`)."""
     if isinstance(spec, dict):
         spec = DatasetSpec.from_dict(spec)
-    return READERS[spec.layout](spec, Path(root))
+    return READERS[spec.layout](spec, Path(root), rgb)

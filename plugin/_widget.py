@@ -81,6 +81,11 @@ class SegmentWidget(Container):
 
         self.viewer = napari_viewer
         self.image = create_widget(annotation="napari.layers.Image", label="Image")
+        self.nuclei = create_widget(
+            annotation="napari.layers.Image",
+            label="Nuclei (optional)",
+            options={"nullable": True, "tooltip": "a nuclear-stain layer of the same shape, for two-channel models"},
+        )
         self.model = ComboBox(label="Model", choices=[DEFAULT, FROM_FILE], value=DEFAULT)
         self.model_file = FileEdit(label="Model file", mode="r", filter="*.safetensors *.json", visible=False)
         self.device = ComboBox(label="Device", choices=["auto", "cpu", "cuda"], value=DEFAULTS.device)
@@ -95,6 +100,7 @@ class SegmentWidget(Container):
         self.extend(
             [
                 self.image,
+                self.nuclei,
                 self.model,
                 self.model_file,
                 self.device,
@@ -111,8 +117,8 @@ class SegmentWidget(Container):
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
         for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
-            event.connect(lambda e: self.image.reset_choices())
-        self.image.reset_choices()
+            event.connect(lambda e: self.reset_choices())
+        self.reset_choices()
         self.worker = None
         self._cancel = threading.Event()
 
@@ -140,8 +146,18 @@ class SegmentWidget(Container):
             show_info("cellseg: choose an image layer first")
             return None
         data = np.asarray(layer.data)
+        image = data[..., :3] if layer.rgb else data
+        nuclei_layer = self.nuclei.value if self.nuclei.value is not layer else None
+        nuclear = None
         try:
-            frames = as_frames(data[..., :3] if layer.rgb else data, layer.name)
+            frames = as_frames(image, layer.name)
+            if nuclei_layer is not None:
+                nuclear = as_frames(np.asarray(nuclei_layer.data), nuclei_layer.name)
+                if nuclear.shape != frames.shape:
+                    raise ValueError(
+                        f"nuclei layer '{nuclei_layer.name}' {nuclear.shape[1:]} does not match '{layer.name}' "
+                        f"{frames.shape[1:]}"
+                    )
         except Exception as e:  # InputError: a one-line message
             show_warning(f"cellseg: {e}")
             return None
@@ -158,7 +174,8 @@ class SegmentWidget(Container):
         bar = progress(total=0, desc=f"cellseg: {layer.name}")
 
         def job(report):
-            return _segmenter(options).segment(frames, progress=report, name=layer.name)
+            labels = _segmenter(options).segment(image, progress=report, name=layer.name, nuclear=nuclear)
+            return labels if labels.ndim == 3 else labels[None]  # (T, Y, X) like frames
 
         worker = create_worker(
             iterate, job, self._cancel, _start_thread=False, _ignore_errors=True

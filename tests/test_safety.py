@@ -313,11 +313,11 @@ def test_unexpected_failure_in_one_file_does_not_stop_the_batch(images, tmp_path
 
     real = Segmenter.segment
 
-    def flaky(self, frames, progress=None, name=""):
+    def flaky(self, frames, progress=None, name="", nuclear=None):
         if flaky.calls == 0:
             flaky.calls += 1
             raise RuntimeError("deep inside torch\nsecond line")
-        return real(self, frames, progress, name)
+        return real(self, frames, progress, name, nuclear)
 
     flaky.calls = 0
     monkeypatch.setattr(Segmenter, "segment", flaky)
@@ -340,10 +340,10 @@ def test_channels_are_never_frames(tmp_path, blobs):
         frames = read_image(tmp_path / name)
         assert frames.shape == (1, *img.shape), name
         np.testing.assert_allclose(frames[0], two.astype(np.float32).mean(0))
-        np.testing.assert_array_equal(read_image(tmp_path / name, channel=1)[0], two[1])
+        np.testing.assert_array_equal(read_image(tmp_path / name, chan=2)[0], two[1])  # Cellpose numbering
     hyper = np.stack([two, two[:, ::-1], two[:, :, ::-1]])  # (T, C, Y, X)
     tifffile.imwrite(tmp_path / "tcyx.tif", hyper, imagej=True, metadata={"axes": "TCYX"})
-    frames = read_image(tmp_path / "tcyx.tif", channel=0)
+    frames = read_image(tmp_path / "tcyx.tif", chan=1)
     assert frames.shape == (3, *img.shape)
     np.testing.assert_array_equal(frames[1], hyper[1, 0])
 
@@ -352,14 +352,12 @@ def test_channel_option_and_stack_output(tmp_path, tiny_model_dir, blobs, capsys
     img, _ = blobs
     hyper = np.stack([np.stack([img, img * 0]) for _ in range(2)]).astype(np.uint16)  # (T=2, C=2, Y, X)
     tifffile.imwrite(tmp_path / "h.tif", hyper, imagej=True, metadata={"axes": "TCYX"})
-    assert (
-        run("segment", tmp_path / "h.tif", "-o", tmp_path / "out", "--channel", 0, "--model", tiny_model_dir, "-q") == 0
-    )
+    assert run("segment", tmp_path / "h.tif", "-o", tmp_path / "out", "--chan", 1, "--model", tiny_model_dir, "-q") == 0
     assert tifffile.imread(tmp_path / "out" / "h.tif").shape == (2, *img.shape)
-    assert (
-        run("segment", tmp_path / "h.tif", "-o", tmp_path / "o2", "--channel", 5, "--model", tiny_model_dir, "-q") == 1
-    )
-    assert "--channel 5 asked for, but the image has 2 channel(s)" in capsys.readouterr().err
+    assert run("segment", tmp_path / "h.tif", "-o", tmp_path / "o2", "--chan", 5, "--model", tiny_model_dir, "-q") == 1
+    assert "--chan 5 asked for, but the image has 2 channel(s): use 1 to 2 or 0" in capsys.readouterr().err
+    assert run("segment", tmp_path / "h.tif", "-o", tmp_path / "o3", "--chan2", 2, "--model", tiny_model_dir, "-q") == 2
+    assert "this model takes one channel" in capsys.readouterr().err
 
 
 def test_z_stacks_are_refused_unless_planes(tmp_path, tiny_model_dir, blobs, capsys):

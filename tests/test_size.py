@@ -51,14 +51,15 @@ def test_segmenter_rescales_and_resizes_probabilities_back(tiny_model_dir, blobs
 
     img, _ = blobs
     seg = Segmenter(tiny_model_dir, device="cpu", diameter=12.0)
-    assert seg.scale_for(img) == 1.0 and seg.last_diameter is None  # no model diameter: no size handling
+    chans = seg.channels(img.astype(np.float32))
+    assert seg.scale_for(chans) == 1.0 and seg.last_diameter is None  # no model diameter: no size handling
     seg.model_diameter = 24.0
-    assert seg.scale_for(img) == pytest.approx(2.0) and seg.last_diameter == 12.0
+    assert seg.scale_for(chans) == pytest.approx(2.0) and seg.last_diameter == 12.0
     events = []
     labels = seg.segment(img, progress=events.append)
     assert labels.shape == img.shape
     assert events[-1].done == events[-1].total  # the plan follows the rescaled size
-    probs = seg._probabilities(img / 255, __import__("cellseg.inference").inference._Ticker(0, None), 2.0)
+    probs = seg._probabilities((img / 255)[None], __import__("cellseg.inference").inference._Ticker(0, None), 2.0)
     assert probs.shape == (3, *img.shape)
     np.testing.assert_allclose(probs.sum(0), 1, atol=1e-4)
 

@@ -16,7 +16,7 @@ from cellseg.errors import CellsegError
 from cellseg.normalize import percentile_normalize
 from cellseg.targets import IGNORE, labels_to_classes
 
-from .augment import dim_objects, random_gamma, train_transform
+from .augment import dim_objects, random_gamma, synthetic_nuclei, train_transform
 
 
 def resolve_root(data_root: str | None) -> Path:
@@ -27,17 +27,34 @@ def resolve_root(data_root: str | None) -> Path:
 
 
 class RandomCrops(IterableDataset):
-    """Endless augmented crops (image (1, H, W) float32, target (H, W) int64 with 255 = ignore)."""
+    """Endless augmented crops (image (C, H, W) float32, target (H, W) int64 with 255 = ignore).
+
+    With ``channels`` 2 the second channel is the nuclear channel: the sample's own where it has one,
+    else a synthetic one drawn from the labels when ``synthetic`` (whole-cell sets), each shown in half
+    of the crops and zeros in the other half, so the network works with and without it."""
 
     def __init__(
-        self, samples: list, crop: int, seed: int = 0, band: int = 2, diameter: float | None = None, intensity=True
+        self,
+        samples: list,
+        crop: int,
+        seed: int = 0,
+        band: int = 2,
+        diameter: float | None = None,
+        intensity=True,
+        channels: int = 1,
+        synthetic: bool = False,
+        p_nuclear: float = 0.5,
     ):
         if not samples:
             raise CellsegError("a training dataset has no samples")
+        self.channels, self.synthetic, self.p_nuclear = channels, synthetic, p_nuclear
         self.images, self.labels, self.ignore = [], [], []
         for s in samples:
             ignore = s.ignore if s.ignore is not None else np.zeros(s.labels.shape, bool)
-            image, labels, ignore = to_diameter(percentile_normalize(s.image), s.labels, ignore, diameter)
+            image = percentile_normalize(s.image)
+            if channels == 2 and s.nuclear is not None:
+                image = np.dstack([image, percentile_normalize(s.nuclear)])
+            image, labels, ignore = to_diameter(image, s.labels, ignore, diameter)
             self.images.append(image)
             self.labels.append(labels)
             self.ignore.append(ignore)
@@ -53,10 +70,22 @@ class RandomCrops(IterableDataset):
             i = int(rng.integers(len(self.images)))
             out = transform(image=self.images[i], masks=[self.labels[i], self.ignore[i].astype(np.uint8)])
             labels, ignore = out["masks"]
-            image = random_gamma(dim_objects(out["image"], labels, rng), rng) if self.intensity else out["image"]
+            image = out["image"]
+            signal = image if image.ndim == 2 else image[..., 0]
+            signal = random_gamma(dim_objects(signal, labels, rng), rng) if self.intensity else signal
+            chans = [signal]
+            if self.channels == 2:
+                present = rng.random() < self.p_nuclear
+                if present and image.ndim == 3:
+                    chans.append(image[..., 1])
+                elif present and self.synthetic:
+                    chans.append(synthetic_nuclei(np.asarray(labels), rng))
+                else:
+                    chans.append(np.zeros_like(signal))
             target = labels_to_classes(np.asarray(labels), self.band).astype(np.int64)
             target[np.asarray(ignore) > 0] = IGNORE
-            yield torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None], torch.from_numpy(target)
+            x = np.ascontiguousarray(np.stack(chans), dtype=np.float32)
+            yield torch.from_numpy(x), torch.from_numpy(target)
 
 
 def to_diameter(image: np.ndarray, labels: np.ndarray, ignore: np.ndarray, diameter: float | None):
@@ -88,8 +117,12 @@ def infinite_loader(
     pin: bool,
     diameter: float | None = None,
     intensity: bool = True,
+    channels: int = 1,
+    synthetic: bool = False,
 ):
-    ds = RandomCrops(samples, crop, seed, diameter=diameter, intensity=intensity)
+    ds = RandomCrops(
+        samples, crop, seed, diameter=diameter, intensity=intensity, channels=channels, synthetic=synthetic
+    )
     loader = DataLoader(
         ds,
         batch_size=batch,

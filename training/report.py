@@ -27,13 +27,14 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     cfg = TrainConfig.from_yaml(args.config)
     root = resolve_root(cfg.data_root)
+    seg = Segmenter(args.model, device="auto")
     val_sets = {}
     for spec in cfg.dataset_specs():
-        _, val = load_split(spec, root)
+        _, val = load_split(spec, root, seg.rgb)  # colour images read as this model was trained to see them
         if val:
             val_sets[spec.name] = val
     t0 = time.time()
-    model = validate(Segmenter(args.model, device="auto"), val_sets, args.max_frames)
+    model = validate(seg, val_sets, args.max_frames)
     t1 = time.time()
     base = validate(otsu_watershed, val_sets, args.max_frames)
     print(

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import yaml
 
+from cellseg.channels import RGB_MODES
 from cellseg.datasets import DatasetSpec, load_split
 from cellseg.errors import CellsegError
 from cellseg.inference import Segmenter, resolve_device
@@ -65,6 +66,9 @@ class TrainConfig:
     object_diameter: float | None = None
     # dim a random subset of cells and a random gamma (training/augment.py); off to reproduce older runs
     intensity_augment: bool = True
+    # grayscale of colour images (cellseg.channels): "luminance" or "hematoxylin" (stained slides);
+    # recorded in the model so inference reads images the same way
+    rgb: str = "luminance"
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
@@ -129,9 +133,12 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
         root = resolve_root(cfg.data_root)
+        if cfg.rgb not in RGB_MODES:
+            raise CellsegError(f"rgb must be one of {', '.join(RGB_MODES)}, not {cfg.rgb!r}")
         self.train_sets, self.val_sets = {}, {}
-        for spec in cfg.dataset_specs():
-            train, val = load_split(spec, root)
+        self.specs = {spec.name: spec for spec in cfg.dataset_specs()}
+        for spec in self.specs.values():
+            train, val = load_split(spec, root, cfg.rgb)
             self.train_sets[spec.name] = train
             if val:
                 self.val_sets[spec.name] = val
@@ -149,6 +156,7 @@ class Trainer:
         c = self.cfg
         return {
             "object_diameter": c.object_diameter,
+            "rgb": c.rgb,
             "training": {
                 "steps": self.step,
                 "datasets": {k: len(v) for k, v in self.train_sets.items()},
@@ -264,6 +272,8 @@ class Trainer:
                 pin,
                 diameter=c.object_diameter,
                 intensity=c.intensity_augment,
+                channels=self.model.config.in_channels,
+                synthetic=self.specs[name].objects == "cells",
             )
             for i, (name, s) in enumerate(self.train_sets.items())
         }
@@ -330,6 +340,7 @@ class Trainer:
             return ""
         seg = Segmenter(self.model, device=str(self.device))
         seg.model_diameter = self.cfg.object_diameter  # validate as users will run it: sizes estimated
+        seg.rgb = self.cfg.rgb
         scores = validate(seg, self.val_sets, max_frames=self.cfg.val_max_frames)
         mean = float(np.mean([s["SEG"] for s in scores.values()]))
         if mean > self.best:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InputError
-from ..io import read_image, read_labels, write_labels
+from ..io import read_channels, read_labels, write_labels
 from ..options import DEFAULTS, SegmentOptions
 from ..progress import Progress, ProgressEvent
 from ..safety import check_no_clobber
@@ -52,7 +52,8 @@ def segment_sequence(
         segmenter = Segmenter(options=options)
     item = f"{dataset_dir.name}/{seq}"
     for i, t in enumerate(todo):
-        labels = segmenter.segment(read_image(frames[t], max_pixels=options.max_pixels)[0])
+        signal, nuclear = read_channels(frames[t], options.max_pixels, options.chan, options.chan2, rgb=segmenter.rgb)
+        labels = segmenter.segment(signal[0], nuclear=None if nuclear is None else nuclear[0])
         if labels.max() > 65535:
             raise InputError(frames[t], f"{int(labels.max())} objects; CTC masks are uint16 (at most 65,535)")
         write_labels(res / mask_name(t, n), labels)
