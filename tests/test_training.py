@@ -152,3 +152,20 @@ def test_config_inherits_its_base_and_overrides_model_entries(tmp_path):
     (tmp_path / "orphan.yaml").write_text("base: missing.yaml\n")
     with pytest.raises(CellsegError, match="missing.yaml"):
         TrainConfig.from_yaml(tmp_path / "orphan.yaml")
+
+
+def test_training_can_start_from_a_model_and_records_its_input_contract(tmp_path, tiny_model_dir):
+    from safetensors.torch import load_file
+
+    cfg = TrainConfig.from_yaml(tiny_config(tmp_path, 1, init=str(tiny_model_dir), rgb="hematoxylin"))
+    trainer = Trainer(cfg)
+    start = load_file(str(tiny_model_dir / "model.safetensors"))
+    for k, v in trainer.model.state_dict().items():
+        torch.testing.assert_close(v, start[k].float())
+    trainer.replace_best()
+    from cellseg.modelfile import load_model
+
+    _, meta = load_model(trainer.out / "best")
+    assert meta["input"] == {"rgb": "hematoxylin", "channels": ["signal"]}
+    with pytest.raises(CellsegError, match="rgb must be one of"):
+        Trainer(TrainConfig.from_yaml(tiny_config(tmp_path, 1, rgb="purple")))

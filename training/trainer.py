@@ -33,7 +33,7 @@ from cellseg.datasets import DatasetSpec, load_split
 from cellseg.errors import CellsegError
 from cellseg.inference import Segmenter, resolve_device
 from cellseg.model import ModelConfig, build_model
-from cellseg.modelfile import save_model
+from cellseg.modelfile import load_model, save_model
 
 from .data import infinite_loader, resolve_root
 from .losses import SegLoss
@@ -69,6 +69,9 @@ class TrainConfig:
     # grayscale of colour images (cellseg.channels): "luminance" or "hematoxylin" (stained slides);
     # recorded in the model so inference reads images the same way
     rgb: str = "luminance"
+    # start from this model's weights (a model folder, .safetensors file or "default"); its network
+    # config replaces ``model``. For longer runs of a finished recipe and for fine-tuning.
+    init: str | None = None
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
@@ -142,7 +145,12 @@ class Trainer:
             self.train_sets[spec.name] = train
             if val:
                 self.val_sets[spec.name] = val
-        self.model = build_model(ModelConfig.from_dict(cfg.model)).to(self.device)
+        if cfg.init:
+            self.model, meta = load_model(cfg.init)
+            self.model = self.model.to(self.device)
+            cfg.model = meta["model"]
+        else:
+            self.model = build_model(ModelConfig.from_dict(cfg.model)).to(self.device)
         if self.device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
         self.criterion = SegLoss(cfg.class_weights, cfg.dice_weight).to(self.device)
