@@ -73,6 +73,25 @@ def test_stack_rgb_and_note(viewer_widget, qtbot, monkeypatch):
     assert viewer.layers["rgb_labels"].data.shape == (64, 80)
 
 
+def test_nuclei_layer_reaches_the_model(viewer_widget, qtbot, monkeypatch):
+    viewer, widget = viewer_widget
+    errors, warnings = [], []
+    monkeypatch.setattr("napari.utils.notifications.show_error", lambda m: errors.append(m))
+    monkeypatch.setattr("napari.utils.notifications.show_warning", lambda m: warnings.append(m))
+    rng = np.random.default_rng(0)
+    cells = viewer.add_image(rng.random((64, 80)).astype(np.float32), name="cells")
+    small = viewer.add_image(rng.random((32, 80)).astype(np.float32), name="small")
+    widget.image.value, widget.nuclei.value = cells, small
+    assert widget.run() is None and "does not match" in warnings[-1]  # refused before any work
+    nuclei = viewer.add_image(rng.random((64, 80)).astype(np.float32), name="nuclei")
+    widget.image.value, widget.nuclei.value = cells, nuclei
+    run_and_wait(qtbot, widget)  # the tiny model takes one channel: one clear error, no layer
+    assert errors and "takes one channel" in errors[-1] and "cells_labels" not in viewer.layers
+    widget.nuclei.value = None
+    run_and_wait(qtbot, widget)
+    assert viewer.layers["cells_labels"].data.shape == (64, 80)
+
+
 def test_cancel_leaves_layers_unchanged(viewer_widget, qtbot):
     viewer, widget = viewer_widget
     viewer.add_image(np.random.default_rng(1).random((1024, 1024)).astype(np.float32), name="big")
