@@ -24,6 +24,9 @@ from .options import DEFAULTS, SegmentOptions
 from .postprocess import classes_to_labels, probabilities_to_labels
 from .progress import Progress, ProgressEvent
 
+#: the network never sees a frame rescaled beyond these factors (a 4x upscale is 16x the pixels)
+SCALE_RANGE = (0.1, 4.0)
+
 
 def resolve_device(device: str = "auto") -> torch.device:
     if device == "auto":
@@ -152,7 +155,7 @@ class Segmenter:
         if not d:
             return 1.0
         self.last_diameter = float(d)
-        return float(np.clip(self.model_diameter / d, 0.1, 10.0))
+        return float(np.clip(self.model_diameter / d, *SCALE_RANGE))
 
     def _labels_at_scale(self, crop: np.ndarray, scale: float) -> np.ndarray:
         """The size pass: labels of a (small, normalized (C, y, x)) crop segmented at ``scale``."""

@@ -50,7 +50,9 @@ def estimate_diameter(frame: np.ndarray, labels_at_scale, model_diameter: float)
     labels at the crop's original size. Each pass looks at a central crop of at most ``PASS_CROP``
     pixels after scaling, so the cost is bounded whatever the image size. A pass is trusted when it
     finds at least ``MIN_OBJECTS`` objects whose median size, at the network's scale, is within a
-    factor 2 of the model's diameter; otherwise the next scale is tried and the closest answer kept.
+    factor 2 of the model's diameter; otherwise the next scale is tried. When no pass is within that
+    factor, the answer is None (the frame is run as it is): an outlier (fragments of noise taken for
+    tiny cells) would otherwise upscale the whole frame many times over.
     """
     best = None
     for scale in PASS_SCALES:
@@ -64,8 +66,7 @@ def estimate_diameter(frame: np.ndarray, labels_at_scale, model_diameter: float)
             continue
         seen = d * scale  # the diameter the network saw
         off = abs(math.log(seen / model_diameter))
-        if best is None or off < best[0]:
-            best = (off, d)
         if off < math.log(2):
+            best = d
             break
-    return None if best is None else best[1]
+    return best
