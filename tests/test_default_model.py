@@ -9,11 +9,14 @@ from cellseg.metrics import evaluate_pair
 
 from .conftest import data_path
 
-# validation frames: never trained on (training/configs/universal_cpu.yaml)
+# validation frames: never trained on (training/configs/ablation/base.yaml)
 HELD_OUT = [
     ("ctc/Fluo-N2DL-HeLa/01/t075.tif", "ctc/Fluo-N2DL-HeLa/01_GT/SEG/man_seg075.tif"),
     ("ctc/Fluo-N2DH-SIM+/01/t060.tif", "ctc/Fluo-N2DH-SIM+/01_GT/SEG/man_seg060.tif"),
     ("ctc/Fluo-N2DH-GOWT1/02/t052.tif", "ctc/Fluo-N2DH-GOWT1/02_GT/SEG/man_seg052.tif"),
+    # modalities the previous default never saw (it scored 0.00 and 0.01 on these sets)
+    ("folders/cpm15-he/images/image10.tif", "folders/cpm15-he/labels/image10.tif"),  # H&E tissue nuclei
+    ("folders/bbbc030-dic-cho/images/cho07.tif", "folders/bbbc030-dic-cho/labels/cho07.tif"),  # DIC whole cells
 ]
 
 
