@@ -248,10 +248,11 @@ def test_block_by_block_matches_the_whole_frame():
     steps = []
     blocked = seg.segment(frame, progress=lambda e: steps.append((e.done, e.total)))
     assert steps[-1][0] == steps[-1][1] == seg.count_steps(frame[None]) and steps[-1][1] >= 9
-    # window placement alone moves this model's masks (overlap 0.25 vs 0.5: SEG 0.89 between the two);
-    # blocks move them less, and the score against the truth stays the same
+    # window placement alone moves a model's masks (v1, overlap 0.25 vs 0.5: SEG 0.89 between the two);
+    # blocks move them less, and the score against the truth stays close (v1: 0.005 apart, the Lite0
+    # default: 0.021, blocked the better)
     assert evaluate_pair(whole, blocked)["SEG"] > 0.93
-    assert abs(evaluate_pair(truth, blocked)["SEG"] - evaluate_pair(truth, whole)["SEG"]) < 0.01
+    assert abs(evaluate_pair(truth, blocked)["SEG"] - evaluate_pair(truth, whole)["SEG"]) < 0.03
     # no cell is cut in two along a seam: each whole-frame cell overlaps one blocked cell (or none)
     for y in (200, 400):
         pairs = {(a, b) for a, b in zip(whole[y - 1 : y + 1].ravel(), blocked[y - 1 : y + 1].ravel()) if a and b}
