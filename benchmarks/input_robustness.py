@@ -84,7 +84,6 @@ def relabel_pieces(labels):
     """Objects partly covered by a later one can fall apart: each connected piece its own id, specks
     under 20 px dropped (the reference must hold whole, connected objects)."""
     from skimage.measure import label
-    from skimage.morphology import remove_small_objects
 
     out = np.zeros_like(labels)
     n = 0
@@ -95,7 +94,7 @@ def relabel_pieces(labels):
             if m.sum() >= 20:
                 n += 1
                 out[m] = n
-    return remove_small_objects(out, 20) if n else out
+    return out
 
 
 def border_crops(img, lab, rng, n=24, side=160):

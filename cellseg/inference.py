@@ -119,11 +119,14 @@ class Segmenter:
             raise CellsegError(f"nuclear channel of shape {nuclear.shape} differs from the image {signal.shape}")
         return [signal, nuclear][: self.in_channels]
 
+    def ranges(self, chans: list) -> list:
+        """Each channel's (low, high) percentile intensities over the whole frame (None: absent)."""
+        return [None if c is None else percentile_range(c, self.low, self.high) for c in chans]
+
     def normalized(self, chans: list, region=(slice(None), slice(None)), ranges=None) -> np.ndarray:
         """(C, y, x) float32 network input of a region, each channel by its own percentiles (of the
         whole frame unless ``ranges`` are given); an absent channel is zeros."""
-        if ranges is None:
-            ranges = [None if c is None else percentile_range(c, self.low, self.high) for c in chans]
+        ranges = ranges or self.ranges(chans)
         shape = chans[0][region].shape
         return np.stack(
             [np.zeros(shape, np.float32) if c is None else apply_range(c[region], *r) for c, r in zip(chans, ranges)]
@@ -134,7 +137,7 @@ class Segmenter:
     ) -> np.ndarray:
         """Class probabilities (3, Y, X) of one 2-D frame (raw intensities), in one piece."""
         o = self.options
-        frame, nuc = as_channels(frame, "<array>", rgb=self.rgb)
+        frame, _ = as_channels(frame, "<array>", rgb=self.rgb)
         chans = self.channels(frame[0], None if nuclear is None else np.asarray(nuclear, np.float32))
         ticker = _Ticker(
             math.ceil(tiles_per_frame(frame.shape[-2:], o.tile, o.overlap) / o.batch) * (3 if o.tta else 1), progress
@@ -165,8 +168,7 @@ class Segmenter:
     def classes(self, chans: list, ticker: _Ticker, scale: float = 1.0, ranges=None) -> np.ndarray:
         """uint8 class map (Y, X) of one frame's channels, block by block for large frames, the network
         seeing the frame rescaled by ``scale`` (probabilities are resized back, never the labels)."""
-        if ranges is None:
-            ranges = [None if c is None else percentile_range(c, self.low, self.high) for c in chans]
+        ranges = ranges or self.ranges(chans)
         shape = chans[0].shape
         out = np.empty(shape, np.uint8)
         for region, core, target in blocks(shape, self.options.block, self.options.block_margin):
@@ -237,7 +239,7 @@ class Segmenter:
         out = []
         for t, frame in enumerate(frames):
             chans = self.channels(frame, None if nuc is None else nuc[t])
-            ranges = [None if c is None else percentile_range(c, self.low, self.high) for c in chans]
+            ranges = self.ranges(chans)
             scale = self.scale_for(chans, ranges)
             if scale != 1.0:  # the network sees more or fewer tiles than planned
                 ticker.total += self.count_steps(frame[None], scale) - self.count_steps(frame[None])

@@ -91,8 +91,6 @@ class RandomCrops(IterableDataset):
 def to_diameter(image: np.ndarray, labels: np.ndarray, ignore: np.ndarray, diameter: float | None):
     """Rescale a sample so its median object diameter (from its labels) is ``diameter`` (None: as is).
     Image bilinear, labels and ignore mask nearest; the augmentation's scale jitter comes on top."""
-    import cv2
-
     from cellseg.size import median_diameter
 
     d = median_diameter(labels) if diameter else None
@@ -101,6 +99,14 @@ def to_diameter(image: np.ndarray, labels: np.ndarray, ignore: np.ndarray, diame
     f = float(np.clip(diameter / d, 0.1, 10.0))
     if abs(f - 1) < 0.02:
         return image, labels, ignore
+    return rescale(image, labels, ignore, f)
+
+
+def rescale(image: np.ndarray, labels: np.ndarray, ignore: np.ndarray, f: float):
+    """Image (area when shrinking, bilinear when growing), labels and ignore mask (nearest) at ``f`` times
+    their size."""
+    import cv2
+
     size = (max(8, round(labels.shape[1] * f)), max(8, round(labels.shape[0] * f)))  # (width, height)
     image = cv2.resize(image, size, interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
     labels = cv2.resize(labels.astype(np.int32), size, interpolation=cv2.INTER_NEAREST)

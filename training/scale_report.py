@@ -17,23 +17,11 @@ from cellseg.inference import Segmenter
 from cellseg.metrics import evaluate_pair, pool
 from cellseg.size import median_diameter
 
-from .data import resolve_root
+from .data import rescale, resolve_root
 from .trainer import TrainConfig
 from .validate import pick
 
 FACTORS = (0.5, 1.0, 2.0)
-
-
-def rescale(image: np.ndarray, labels: np.ndarray, f: float) -> tuple[np.ndarray, np.ndarray]:
-    """Image (area / bilinear) and labels (nearest) at ``f`` times their size."""
-    import cv2
-
-    if f == 1.0:
-        return image, labels
-    size = (max(8, round(image.shape[1] * f)), max(8, round(image.shape[0] * f)))
-    img = cv2.resize(image.astype(np.float32), size, interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
-    lab = cv2.resize(labels.astype(np.int32), size, interpolation=cv2.INTER_NEAREST)
-    return img, lab
 
 
 def main(argv=None) -> dict:
@@ -59,7 +47,9 @@ def main(argv=None) -> dict:
         for f in FACTORS:
             auto, fixed = [], []
             for s in frames:
-                img, lab = rescale(s.image, s.labels, f)
+                img, lab = s.image, s.labels
+                if f != 1.0:
+                    img, lab, _ = rescale(s.image.astype(np.float32), s.labels, np.zeros(s.labels.shape, bool), f)
                 seg.model_diameter = model_d
                 auto.append(evaluate_pair(lab, seg.segment(img)))
                 if f == 1.0:

@@ -78,11 +78,7 @@ class TrainConfig:
         path = Path(path)
         if not path.is_file():
             raise CellsegError(f"{path}: no such config file")
-        try:
-            raw = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as e:
-            raise CellsegError(f"{path}: not valid YAML ({e})") from None
-        raw = _with_base(raw or {}, path)
+        raw = _with_base(_read_yaml(path), path)
         known = set(cls.__dataclass_fields__)
         unknown = set(raw) - known
         if unknown:
@@ -95,6 +91,13 @@ class TrainConfig:
         return [d if isinstance(d, DatasetSpec) else DatasetSpec.from_dict(d) for d in self.datasets]
 
 
+def _read_yaml(path: Path) -> dict:
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise CellsegError(f"{path}: not valid YAML ({e})") from None
+
+
 def _with_base(raw: dict, path: Path, depth: int = 0) -> dict:
     """A config may start from another (``base: other.yaml``, relative to it): its keys override the
     base's, and its ``model`` entries override the base model's one by one."""
@@ -105,11 +108,7 @@ def _with_base(raw: dict, path: Path, depth: int = 0) -> dict:
     base_path = path.parent / raw["base"]
     if not base_path.is_file():
         raise CellsegError(f"{path}: base config {base_path} not found")
-    try:
-        base = yaml.safe_load(base_path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise CellsegError(f"{base_path}: not valid YAML ({e})") from None
-    base = _with_base(base, base_path, depth + 1)
+    base = _with_base(_read_yaml(base_path), base_path, depth + 1)
     merged = {**base, **{k: v for k, v in raw.items() if k != "base"}}
     merged["model"] = {**base.get("model", {}), **raw.get("model", {})}
     return merged
