@@ -86,6 +86,7 @@ class Segmenter:
         else:
             self.model, self.meta = load_model(self.options.model, self.device)
         self.model_diameter = self.meta.get("object_diameter")  # None: no size handling (older models)
+        self.size_model = _size_model(self.meta, self.options.model)  # None: the size pass estimates
         config = getattr(self.model, "config", None)
         self.in_channels = int(getattr(config, "in_channels", 1))  # 2: signal + nuclear channel
         # what grayscale of a colour image means to this model (older models: luminance)
@@ -146,19 +147,25 @@ class Segmenter:
 
     def scale_for(self, chans: list, ranges=None) -> float:
         """Rescaling that brings this frame's objects to the model's diameter (1 without size handling)."""
-        from .size import PASS_CROP, PASS_SCALES, central_region, estimate_diameter
-
         self.last_diameter = None
         if not self.model_diameter:
             return 1.0
-        d = self.options.diameter
-        if not d:
-            region = central_region(chans[0].shape, int(PASS_CROP / min(PASS_SCALES)))
-            d = estimate_diameter(self.normalized(chans, region, ranges), self._labels_at_scale, self.model_diameter)
+        d = self.options.diameter or self.estimate_diameter(chans, ranges)
         if not d:
             return 1.0
         self.last_diameter = float(d)
         return float(np.clip(self.model_diameter / d, *SCALE_RANGE))
+
+    def estimate_diameter(self, chans: list, ranges=None) -> float | None:
+        """Median object diameter of a frame (its pixels): the model's size regression on its encoder's
+        features, else a size pass of the network (None when that finds nothing it trusts)."""
+        from .size import PASS_CROP, PASS_SCALES, central_region, estimate_diameter, feature_region, size_features
+
+        if self.size_model is not None:
+            x = self.normalized(chans, feature_region(chans[0].shape), ranges)
+            return self.size_model.diameter(size_features(x, self.model.unet.encoder, self.device))
+        region = central_region(chans[0].shape, int(PASS_CROP / min(PASS_SCALES)))
+        return estimate_diameter(self.normalized(chans, region, ranges), self._labels_at_scale, self.model_diameter)
 
     def _labels_at_scale(self, crop: np.ndarray, scale: float) -> np.ndarray:
         """The size pass: labels of a (small, normalized (C, y, x)) crop segmented at ``scale``."""
@@ -247,6 +254,20 @@ class Segmenter:
         dtype = label_dtype(max(int(o.max()) for o in out))
         stacked = np.stack([o.astype(dtype, copy=False) for o in out])
         return stacked[0] if squeeze else stacked
+
+
+def _size_model(meta: dict, path):
+    """The model's size regression from its JSON (None without one); a bad entry is a one-line error."""
+    from .errors import ModelFileError
+    from .size import SizeRegression
+
+    entry = meta.get("size_model")
+    if not entry:
+        return None
+    try:
+        return SizeRegression.from_dict(entry)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelFileError(path, f"bad size_model: {e}") from None
 
 
 class _Ticker:

@@ -4,13 +4,17 @@ A model records the object diameter it was trained at (``object_diameter`` in it
 rescales every sample so its median object diameter is near it). At inference an image is rescaled
 by ``model diameter / image diameter`` before the network and its class probabilities are resized
 back, so cells of any size reach the network at the size it knows. The image diameter is given
-(``--diameter``) or estimated by :func:`estimate_diameter`: a size pass of the network itself on a
-downsampled central crop, at up to three scales, measuring the median diameter of what it finds.
+(``--diameter``) or estimated. A model that carries a size regression (``size_model`` in its JSON,
+fitted by ``python -m cellseg.training.size_fit``) predicts the log diameter linearly from its own
+encoder's pooled features, as Cellpose's SizeModel does from its style vector: :func:`size_features`
+and :class:`SizeRegression`. Older models fall back to :func:`estimate_diameter`, a size pass of the
+network on a central crop at up to five scales, measuring the median diameter of what it finds.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,6 +23,10 @@ PASS_SCALES = (1.0, 0.5, 2.0, 0.25, 4.0)
 #: the size pass looks at most at a crop this large (pixels a side, after scaling)
 PASS_CROP = 512
 MIN_OBJECTS = 3
+#: the size regression's feature passes: these scales, each on a central crop of FEATURE_CROP pixels
+#: a side after scaling (so the cost is bounded whatever the image size)
+FEATURE_SCALES = (1.0, 0.5, 0.25)
+FEATURE_CROP = 384
 
 
 def median_diameter(labels: np.ndarray) -> float | None:
@@ -70,3 +78,88 @@ def estimate_diameter(frame: np.ndarray, labels_at_scale, model_diameter: float)
             best = d
             break
     return best
+
+
+def feature_region(shape: tuple[int, int]) -> tuple[slice, slice]:
+    """The central region of a frame that :func:`size_features` looks at."""
+    return central_region(shape, int(FEATURE_CROP / min(FEATURE_SCALES)))
+
+
+def size_features(normalized: np.ndarray, encoder, device="cpu") -> np.ndarray:
+    """Size descriptor of a frame: at each of ``FEATURE_SCALES``, the mean and standard deviation over
+    a central crop of every encoder stage's channels (the stem's input excluded), concatenated.
+
+    ``normalized`` is the network's (C, y, x) input (a central crop of at least
+    :func:`feature_region` is enough); ``encoder`` the model's encoder (a list of stage maps out)."""
+    import torch
+    import torch.nn.functional as F
+
+    parts = []
+    with torch.inference_mode():
+        for scale in FEATURE_SCALES:
+            crop = central_crop(normalized, max(32, int(FEATURE_CROP / scale)))
+            x = torch.from_numpy(np.ascontiguousarray(crop, dtype=np.float32))[None].to(device)
+            if scale != 1.0:
+                size = tuple(max(32, round(n * scale)) for n in x.shape[-2:])
+                x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+            pad = [(-n) % 32 for n in x.shape[-2:]]
+            if any(pad):
+                x = F.pad(x, (0, pad[1], 0, pad[0]), mode="replicate")
+            for f in list(encoder(x))[1:]:
+                f = f.float().flatten(2)[0]
+                parts += [f.mean(1), f.std(1, correction=0)]  # a 1x1 map has std 0
+    return torch.cat(parts).cpu().numpy().astype(np.float64)
+
+
+@dataclass
+class SizeRegression:
+    """log(diameter) = intercept + coef . (features - mean) / std: a ridge regression on
+    :func:`size_features`, stored in the model's JSON (``size_model``)."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    fit: dict | None = None  # how it was fitted (sets, samples, errors), for the record
+
+    def diameter(self, features: np.ndarray) -> float:
+        z = (np.asarray(features, np.float64) - self.mean) / self.std
+        return float(np.exp(self.intercept + z @ self.coef))
+
+    @classmethod
+    def train(cls, features: np.ndarray, diameters: np.ndarray, alpha: float, weights=None, fit=None):
+        """Ridge fit of log diameters on standardized features (``weights``: per-sample weights)."""
+        x = np.asarray(features, np.float64)
+        y = np.log(np.asarray(diameters, np.float64))
+        w = np.ones(len(y)) if weights is None else np.asarray(weights, np.float64)
+        w = w / w.sum()
+        mean = w @ x
+        std = np.sqrt(w @ (x - mean) ** 2) + 1e-6
+        z = (x - mean) / std
+        y0 = float(w @ y)
+        zw = z * w[:, None]
+        coef = np.linalg.solve(z.T @ zw + alpha / len(y) * np.eye(z.shape[1]), zw.T @ (y - y0))
+        return cls(mean, std, coef, y0, fit)
+
+    def to_dict(self) -> dict:
+        def r(a):
+            return [float(f"{v:.6g}") for v in a]
+
+        return {
+            "features": {"scales": list(FEATURE_SCALES), "crop": FEATURE_CROP, "pool": "mean,std"},
+            "mean": r(self.mean),
+            "std": r(self.std),
+            "coef": r(self.coef),
+            "intercept": float(self.intercept),
+            "fit": self.fit or {},
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SizeRegression:
+        f = d.get("features", {})
+        if list(f.get("scales", [])) != list(FEATURE_SCALES) or f.get("crop") != FEATURE_CROP:
+            raise ValueError(f"size_model features {f} differ from this version's ({FEATURE_SCALES}, {FEATURE_CROP})")
+        mean, std, coef = (np.asarray(d[k], np.float64) for k in ("mean", "std", "coef"))
+        if not (mean.shape == std.shape == coef.shape and mean.ndim == 1) or not np.all(std > 0):
+            raise ValueError("size_model mean, std and coef must be equal-length vectors (std > 0)")
+        return cls(mean, std, coef, float(d["intercept"]), d.get("fit"))

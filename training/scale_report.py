@@ -1,5 +1,6 @@
 """Object-size acceptance: validation frames rescaled x0.5, x1 and x2 (labels the same way), SEG with
-the automatic size pass and without size handling, and the size pass's error on the x1 frames.
+automatic size, with the true diameter given (``--diameter``, from the labels) and without size
+handling, and the size estimate's error at every scale.
 
 python -m cellseg.training.scale_report training/configs/ablation/all.yaml --model runs/ablation_all/best
 """
@@ -45,26 +46,32 @@ def main(argv=None) -> dict:
         frames = pick(val, args.max_frames)
         row: dict = {"frames": len(frames), "errors": []}
         for f in FACTORS:
-            auto, fixed = [], []
+            runs: dict = {"auto": [], "given": [], "none": []}
             for s in frames:
                 img, lab = s.image, s.labels
                 if f != 1.0:
                     img, lab, _ = rescale(s.image.astype(np.float32), s.labels, np.zeros(s.labels.shape, bool), f)
+                true_d = median_diameter(lab)
                 seg.model_diameter = model_d
-                auto.append(evaluate_pair(lab, seg.segment(img)))
-                if f == 1.0:
-                    true_d, est = median_diameter(lab), seg.last_diameter
-                    if true_d and est:
-                        row["errors"].append(math.log(est / true_d))
+                runs["auto"].append(evaluate_pair(lab, seg.segment(img)))
+                if true_d and seg.last_diameter:
+                    row["errors"].append(math.log(seg.last_diameter / true_d))
+                seg.options = seg.options.replace(diameter=true_d or 0.0)
+                runs["given"].append(evaluate_pair(lab, seg.segment(img)))
+                seg.options = seg.options.replace(diameter=0.0)
                 seg.model_diameter = None  # the same network at the image's own scale
-                fixed.append(evaluate_pair(lab, seg.segment(img)))
-            row[f"auto x{f:g}"] = pool(auto)["SEG"]
-            row[f"none x{f:g}"] = pool(fixed)["SEG"]
+                runs["none"].append(evaluate_pair(lab, seg.segment(img)))
+            for kind, results in runs.items():
+                row[f"{kind} x{f:g}"] = pool(results)["SEG"]
         out[spec.name] = row
         seg.model_diameter = model_d
-        print(spec.name, {k: round(v, 3) for k, v in row.items() if k.startswith(("auto", "none"))}, flush=True)
-    cols = [f"auto x{f:g}" for f in FACTORS] + [f"none x{f:g}" for f in FACTORS]
-    print("\n| dataset | frames | " + " | ".join(f"SEG {c}" for c in cols) + " | size-pass error (median, max) |")
+        print(
+            spec.name,
+            {k: round(v, 3) for k, v in row.items() if k.endswith(tuple(f"x{f:g}" for f in FACTORS))},
+            flush=True,
+        )
+    cols = [f"{kind} x{f:g}" for kind in ("auto", "given", "none") for f in FACTORS]
+    print("\n| dataset | frames | " + " | ".join(f"SEG {c}" for c in cols) + " | size error (median, max) |")
     print("|---|---|" + "---|" * len(cols) + "---|")
     for name, row in out.items():
         err = np.abs(np.expm1(row["errors"])) if row["errors"] else np.array([np.nan])
