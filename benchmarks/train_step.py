@@ -1,6 +1,9 @@
-"""Training step time of the balanced multi-dataset step, split into data wait and compute.
+"""Training step time of the balanced multi-dataset step: data wait, and compute on each fast path.
 
 python benchmarks/train_step.py [training/configs/universal_cpu.yaml] [--steps 10] [--device cpu]
+
+Compute is timed on minibatches already in memory for fp32, channels_last, and channels_last + bf16
+autocast (the trainer's ``channels_last`` and ``bf16`` options), so the figures say which to use here.
 """
 
 from __future__ import annotations
@@ -14,6 +17,12 @@ import torch
 from cellseg.training.data import infinite_loader
 from cellseg.training.trainer import TrainConfig, Trainer
 
+VARIANTS = {
+    "fp32": {"channels_last": False, "bf16": False},
+    "channels_last": {"channels_last": True, "bf16": False},
+    "channels_last + bf16": {"channels_last": True, "bf16": True},
+}
+
 
 def main() -> None:
     p = argparse.ArgumentParser()
@@ -25,8 +34,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as out:
         over = {"out": out, **({"device": args.device} if args.device else {})}
         tr = Trainer(cfg, over)
+        channels = tr.model.config.in_channels
         loaders = {
-            n: infinite_loader(s, cfg.crop, cfg.batch, cfg.workers, 0, tr.device.type == "cuda")
+            n: infinite_loader(
+                s,
+                cfg.crop,
+                cfg.batch,
+                cfg.workers,
+                0,
+                tr.device.type == "cuda",
+                diameter=cfg.object_diameter,
+                channels=channels,
+            )
             for n, s in tr.train_sets.items()
         }
         batches = {n: [next(it) for _ in range(args.steps + 2)] for n, it in loaders.items()}
@@ -36,22 +55,26 @@ def main() -> None:
             for it in loaders.values():
                 next(it)
         data_s = (time.perf_counter() - t0) / args.steps
-        # compute: the step on minibatches already in memory
-        cached = {n: iter(b) for n, b in batches.items()}
-        tr.train_step(cached)  # warm-up
-        sync = torch.cuda.synchronize if tr.device.type == "cuda" else (lambda: None)
-        sync()
-        t0 = time.perf_counter()
-        for _ in range(args.steps):
-            tr.train_step(cached)
-        sync()
-        step_s = (time.perf_counter() - t0) / args.steps
+        timings = {}
+        for name, variant in VARIANTS.items():
+            tr = Trainer(cfg, {**over, **variant})
+            cached = {n: iter(b) for n, b in batches.items()}
+            tr.train_step(cached)  # warm-up
+            sync = torch.cuda.synchronize if tr.device.type == "cuda" else (lambda: None)
+            sync()
+            t0 = time.perf_counter()
+            for _ in range(args.steps):
+                tr.train_step(cached)
+            sync()
+            timings[name] = (time.perf_counter() - t0) / args.steps
     n_img = cfg.batch * len(loaders)
     print(
         f"device {tr.device}, torch threads {torch.get_num_threads()}, encoder {cfg.model.get('encoder')}, "
-        f"{len(loaders)} datasets x batch {cfg.batch}, crop {cfg.crop}"
+        f"{len(loaders)} datasets x batch {cfg.batch}, crop {cfg.crop}, {args.steps} steps"
     )
-    print(f"  compute per step   {step_s:6.3f} s  ({n_img / step_s:6.2f} crops/s)")
+    for name, step_s in timings.items():
+        speedup = timings["fp32"] / step_s
+        print(f"  compute per step, {name:22s} {step_s:6.3f} s  ({n_img / step_s:6.2f} crops/s, x{speedup:.2f})")
     print(f"  data per step      {data_s:6.3f} s  (workers={cfg.workers} per dataset; overlaps compute when > 0)")
 
 

@@ -169,3 +169,17 @@ def test_training_can_start_from_a_model_and_records_its_input_contract(tmp_path
     assert meta["input"] == {"rgb": "hematoxylin", "channels": ["signal"]}
     with pytest.raises(CellsegError, match="rgb must be one of"):
         Trainer(TrainConfig.from_yaml(tiny_config(tmp_path, 1, rgb="purple")))
+
+
+@pytest.mark.slow
+def test_a_finished_run_with_object_size_fits_its_size_regression(tmp_path):
+    from cellseg.inference import Segmenter
+
+    cfg = tiny_config(tmp_path, 2, object_diameter=30, size_views=6)
+    Trainer(TrainConfig.from_yaml(cfg)).run()
+    seg = Segmenter(tmp_path / "run" / "best", device="cpu")
+    assert seg.model_diameter == 30 and seg.size_model is not None
+    assert seg.size_model.fit["views"] == 12 and set(seg.size_model.fit["datasets"]) == {"ecoli", "sim"}
+    img = np.random.default_rng(0).normal(100, 10, (200, 200)).astype(np.float32)
+    seg.segment(img)
+    assert seg.last_diameter is not None and seg.last_diameter > 0

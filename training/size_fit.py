@@ -88,24 +88,18 @@ def collect_views(cfg, root, seg: Segmenter, views: int, seed: int):
     return np.array(feats), np.array(diams), np.array(groups)
 
 
-def main(argv=None) -> SizeRegression:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("config")
-    p.add_argument("--model", required=True, help="model folder; its config.json gets the size_model entry")
-    p.add_argument("--views", type=int, default=160, help="magnified views per dataset (default 160)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--views-file", help="keep the views' features here (.npz) and reuse them when present")
-    args = p.parse_args(argv)
-    cfg = TrainConfig.from_yaml(args.config)
+def fit_size_model(cfg: TrainConfig, model, views: int = 160, seed: int = 0, views_file=None) -> SizeRegression:
+    """Fit the size regression of ``model`` (a model folder) on ``cfg``'s training splits and write it
+    into the model's JSON; prints the leave-one-dataset-out table."""
     root = resolve_root(cfg.data_root)
-    seg = Segmenter(args.model, device="auto")
-    if args.views_file and Path(args.views_file).is_file():
-        with np.load(args.views_file) as z:
+    seg = Segmenter(model, device="auto")
+    if views_file and Path(views_file).is_file():
+        with np.load(views_file) as z:
             x, y, groups = z["x"], z["y"], z["groups"]
     else:
-        x, y, groups = collect_views(cfg, root, seg, args.views, args.seed)
-        if args.views_file:
-            np.savez(args.views_file, x=x, y=y, groups=groups)
+        x, y, groups = collect_views(cfg, root, seg, views, seed)
+        if views_file:
+            np.savez(views_file, x=x, y=y, groups=groups)
     table = {a: lodo_errors(x, y, groups, a) for a in ALPHAS}
     score = {a: float(np.mean([m for m, _ in t.values()])) for a, t in table.items()}
     alpha = min(score, key=score.get)
@@ -122,12 +116,24 @@ def main(argv=None) -> SizeRegression:
         "lodo_median_error": {g: round(table[alpha][g][0], 3) for g in sorted(set(groups))},
     }
     reg = SizeRegression.train(x, y, alpha, fit=fit)
-    _, cfg_path = model_paths(args.model)
+    _, cfg_path = model_paths(model)
     meta = json.loads(Path(cfg_path).read_text())
     meta["size_model"] = reg.to_dict()
     atomic_write(cfg_path, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
     print(f"alpha {alpha:g}: size_model written into {cfg_path}")
     return reg
+
+
+def main(argv=None) -> SizeRegression:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("config")
+    p.add_argument("--model", required=True, help="model folder; its config.json gets the size_model entry")
+    p.add_argument("--views", type=int, default=160, help="magnified views per dataset (default 160)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--views-file", help="keep the views' features here (.npz) and reuse them when present")
+    args = p.parse_args(argv)
+    cfg = TrainConfig.from_yaml(args.config)
+    return fit_size_model(cfg, args.model, args.views, args.seed, args.views_file)
 
 
 if __name__ == "__main__":

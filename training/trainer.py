@@ -72,6 +72,13 @@ class TrainConfig:
     # start from this model's weights (a model folder, .safetensors file or "default"); its network
     # config replaces ``model``. For longer runs of a finished recipe and for fine-tuning.
     init: str | None = None
+    # views per dataset for the size regression fitted on best/ when a run with object_diameter
+    # finishes (training/size_fit.py); 0: none (the size pass estimates sizes)
+    size_views: int = 160
+    # the fast paths (benchmarks/train_step.py measures them): channels_last memory layout, and bf16
+    # autocast (always on CUDA; on CPU only when asked: it pays where the CPU has AMX / AVX-512 bf16)
+    channels_last: bool = True
+    bf16: bool = False
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
@@ -150,7 +157,7 @@ class Trainer:
             cfg.model = meta["model"]
         else:
             self.model = build_model(ModelConfig.from_dict(cfg.model)).to(self.device)
-        if self.device.type == "cuda":
+        if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.criterion = SegLoss(cfg.class_weights, cfg.dice_weight).to(self.device)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -243,14 +250,14 @@ class Trainer:
         self.model.train()
         self.opt.zero_grad(set_to_none=True)
         losses = {}
-        cuda = self.device.type == "cuda"
+        bf16 = self.device.type == "cuda" or self.cfg.bf16
         for name, it in loaders.items():
             x, y = next(it)
             x = x.to(self.device, non_blocking=True)
             y = y.to(self.device, non_blocking=True)
-            if cuda:
+            if self.cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cuda):
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
                 loss = self.criterion(self.model(x), y) / len(loaders)
             loss.backward()
             losses[name] = loss.detach()
@@ -325,6 +332,10 @@ class Trainer:
                 signal.signal(s, h)
         if self._stop:
             print(f"stopped at step {self.step}; run the same command again to resume")
+        elif c.object_diameter and c.size_views and (self.out / "best").is_dir():
+            from .size_fit import fit_size_model
+
+            fit_size_model(c, self.out / "best", c.size_views, c.seed)
         return self.best
 
     def replace_best(self, **info) -> None:
@@ -346,9 +357,12 @@ class Trainer:
             self.replace_best()
             return ""
         seg = Segmenter(self.model, device=str(self.device))
-        seg.model_diameter = self.cfg.object_diameter  # validate as users will run it: sizes estimated
+        seg.model_diameter = self.cfg.object_diameter
         seg.rgb = self.cfg.rgb
-        scores = validate(seg, self.val_sets, max_frames=self.cfg.val_max_frames)
+        # sizes given from the labels: the size regression is fitted once training ends, and checkpoints
+        # are chosen by what the network segments, not by how well a provisional estimate judged sizes
+        given = bool(self.cfg.object_diameter)
+        scores = validate(seg, self.val_sets, max_frames=self.cfg.val_max_frames, given_size=given)
         mean = float(np.mean([s["SEG"] for s in scores.values()]))
         if mean > self.best:
             self.best = mean

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from cellseg.metrics import evaluate_pair, pool
+from cellseg.size import median_diameter
 
 
 def pick(samples: list, max_frames: int | None) -> list:
@@ -17,11 +18,19 @@ def pick(samples: list, max_frames: int | None) -> list:
     return [samples[i] for i in idx]
 
 
-def validate(segment, val_sets: dict, max_frames: int | None = None) -> dict:
-    """``segment`` is a Segmenter or a function image -> labels. Returns {dataset: pooled scores}."""
+def validate(segment, val_sets: dict, max_frames: int | None = None, given_size: bool = False) -> dict:
+    """``segment`` is a Segmenter or a function image -> labels. Returns {dataset: pooled scores}.
+
+    ``given_size``: a Segmenter is given each frame's median object diameter from its labels (as a user's
+    ``--diameter``), so the score measures the network, not the size estimate (training uses this to
+    pick checkpoints before the size regression is fitted)."""
     fn: Callable = segment.segment if hasattr(segment, "segment") else segment
     scores = {}
     for name, samples in val_sets.items():
-        results = [evaluate_pair(s.labels, fn(s.image)) for s in pick(samples, max_frames)]
+        results = []
+        for s in pick(samples, max_frames):
+            if given_size:
+                segment.options = segment.options.replace(diameter=median_diameter(s.labels) or 0.0)
+            results.append(evaluate_pair(s.labels, fn(s.image)))
         scores[name] = {**pool(results), "frames": len(results)}
     return scores
