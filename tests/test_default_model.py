@@ -27,7 +27,7 @@ def segmenter():
 
 @pytest.mark.parametrize("image,gt", HELD_OUT, ids=[h[0].split("/")[1] for h in HELD_OUT])
 def test_default_model_beats_classical_baseline(segmenter, image, gt):
-    img = read_image(data_path(image))[0]
+    img = read_image(data_path(image), rgb=segmenter.rgb)[0]
     ref = read_labels(data_path(gt))
     ours = evaluate_pair(ref, segmenter.segment(img))
     base = evaluate_pair(ref, otsu_watershed(img))

@@ -90,6 +90,25 @@ def test_balanced_step_draws_one_batch_from_every_dataset(tmp_path):
     assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters()))
 
 
+def test_a_resumed_loader_draws_exactly_the_crops_of_an_uninterrupted_one(blobs):
+    from cellseg.datasets import Sample
+    from cellseg.training.data import infinite_loader
+
+    img, lab = blobs
+    samples = [
+        Sample(img, lab.astype(np.int32), "d", "d/0"),
+        Sample(img[::-1].copy(), lab[::-1].astype(np.int32), "d", "d/1"),
+    ]
+    whole = infinite_loader(samples, 64, 3, 2, 7, False)  # two workers
+    batches = [next(whole) for _ in range(5)]
+    resumed = infinite_loader(samples, 64, 3, 0, 7, False, start=3 * 3)  # 3 steps done, no workers
+    for expected in batches[3:]:
+        x, y = next(resumed)
+        torch.testing.assert_close(x, expected[0])
+        torch.testing.assert_close(y, expected[1])
+    assert not torch.equal(batches[0][0], batches[1][0])  # the stream is not one crop repeated
+
+
 @pytest.mark.slow
 def test_train_interrupt_and_resume(tmp_path, monkeypatch, capsys):
     cfg = tiny_config(tmp_path, 4)
@@ -113,6 +132,10 @@ def test_train_interrupt_and_resume(tmp_path, monkeypatch, capsys):
         rows = list(csv.DictReader(f))
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]  # no step lost, none repeated
     assert {"ecoli", "sim"} <= set(rows[0]) and rows[1]["val_seg"] != ""
+    import json
+
+    curve = [json.loads(r) for r in (run / "val_curve.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in curve] == [2, 4] and {"ecoli", "sim", "mean", "crops"} <= set(curve[0])
     assert (run / "best" / "config.json").is_file()
     from cellseg.modelfile import load_model
 

@@ -44,6 +44,8 @@ class RandomCrops(IterableDataset):
         channels: int = 1,
         synthetic: bool = False,
         p_nuclear: float = 0.5,
+        batch: int = 1,
+        start: int = 0,
     ):
         if not samples:
             raise CellsegError("a training dataset has no samples")
@@ -59,33 +61,45 @@ class RandomCrops(IterableDataset):
             self.labels.append(labels)
             self.ignore.append(ignore)
         self.crop, self.seed, self.band, self.intensity = crop, seed, band, intensity
+        self.batch, self.start = batch, start  # minibatch size, and the first crop's index (resuming)
+        self.transform = train_transform(crop)
+
+    def crop_at(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Crop number ``index`` of this stream: the same every time (its randomness comes from
+        (seed, index) alone), so a resumed run draws exactly the crops an uninterrupted one would."""
+        rng = np.random.default_rng([self.seed, index])
+        self.transform.set_random_seed(int(rng.integers(2**31)))
+        i = int(rng.integers(len(self.images)))
+        out = self.transform(image=self.images[i], masks=[self.labels[i], self.ignore[i].astype(np.uint8)])
+        labels, ignore = out["masks"]
+        image = out["image"]
+        signal = image if image.ndim == 2 else image[..., 0]
+        signal = random_gamma(dim_objects(signal, labels, rng), rng) if self.intensity else signal
+        chans = [signal]
+        if self.channels == 2:
+            present = rng.random() < self.p_nuclear
+            if present and image.ndim == 3:
+                chans.append(image[..., 1])
+            elif present and self.synthetic:
+                chans.append(synthetic_nuclei(np.asarray(labels), rng))
+            else:
+                chans.append(np.zeros_like(signal))
+        target = labels_to_classes(np.asarray(labels), self.band).astype(np.int64)
+        target[np.asarray(ignore) > 0] = IGNORE
+        x = np.ascontiguousarray(np.stack(chans), dtype=np.float32)
+        return torch.from_numpy(x), torch.from_numpy(target)
 
     def __iter__(self):
+        """Crops ``start``, ``start + 1``... in minibatches of ``batch``: worker w of W makes batches
+        w, w + W, ... (the DataLoader hands them out in that round-robin order)."""
         info = get_worker_info()
-        wid = info.id if info else 0
-        rng = np.random.default_rng([self.seed, wid, torch.initial_seed() % 2**31])
-        transform = train_transform(self.crop)
-        transform.set_random_seed(int(rng.integers(2**31)))
+        wid, workers = (info.id, info.num_workers) if info else (0, 1)
+        self.transform = train_transform(self.crop)
+        b = wid
         while True:
-            i = int(rng.integers(len(self.images)))
-            out = transform(image=self.images[i], masks=[self.labels[i], self.ignore[i].astype(np.uint8)])
-            labels, ignore = out["masks"]
-            image = out["image"]
-            signal = image if image.ndim == 2 else image[..., 0]
-            signal = random_gamma(dim_objects(signal, labels, rng), rng) if self.intensity else signal
-            chans = [signal]
-            if self.channels == 2:
-                present = rng.random() < self.p_nuclear
-                if present and image.ndim == 3:
-                    chans.append(image[..., 1])
-                elif present and self.synthetic:
-                    chans.append(synthetic_nuclei(np.asarray(labels), rng))
-                else:
-                    chans.append(np.zeros_like(signal))
-            target = labels_to_classes(np.asarray(labels), self.band).astype(np.int64)
-            target[np.asarray(ignore) > 0] = IGNORE
-            x = np.ascontiguousarray(np.stack(chans), dtype=np.float32)
-            yield torch.from_numpy(x), torch.from_numpy(target)
+            for k in range(self.batch):
+                yield self.crop_at(self.start + b * self.batch + k)
+            b += workers
 
 
 def to_diameter(image: np.ndarray, labels: np.ndarray, ignore: np.ndarray, diameter: float | None):
@@ -125,9 +139,19 @@ def infinite_loader(
     intensity: bool = True,
     channels: int = 1,
     synthetic: bool = False,
+    start: int = 0,
 ):
+    """Endless minibatches of one dataset, from crop number ``start`` (``steps done x batch`` on resume)."""
     ds = RandomCrops(
-        samples, crop, seed, diameter=diameter, intensity=intensity, channels=channels, synthetic=synthetic
+        samples,
+        crop,
+        seed,
+        diameter=diameter,
+        intensity=intensity,
+        channels=channels,
+        synthetic=synthetic,
+        batch=batch,
+        start=start,
     )
     loader = DataLoader(
         ds,

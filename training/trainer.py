@@ -7,9 +7,11 @@ intervals keeps the best model (safetensors + JSON).
 Resuming never lies about the state: ``state.pt`` holds the weights, optimizer, schedule, step and
 best score of one step together, written to a temp file and renamed (tensors only, loaded with
 ``weights_only=True``), so a run killed at any moment (even SIGKILL) resumes from one consistent step.
-On resume, ``log.csv`` is cut back to that step, so no step is ever logged twice; temp files left by a
-killed run are removed. ``last/`` is a copy of the latest weights as a model folder, for use, not for
-resuming. ``best/`` is replaced as a whole folder (written beside it, then swapped in).
+On resume, ``log.csv`` and ``val_curve.jsonl`` are cut back to that step, so no step is ever logged
+twice, and every dataset's crop stream restarts at the crop an uninterrupted run would draw next (crop k
+of a stream depends only on the seed and k); temp files left by a killed run are removed. ``last/`` is
+a copy of the latest weights as a model folder, for use, not for resuming. ``best/`` is replaced as a
+whole folder (written beside it, then swapped in).
 """
 
 from __future__ import annotations
@@ -245,6 +247,17 @@ class Trainer:
                 csv.writer(f).writerows(keep)
             os.replace(tmp, log_path)
 
+    def cut_curve(self, path: Path) -> None:
+        """Keep only validation-curve rows up to the resumed step."""
+        if not path.is_file():
+            return
+        rows = [r for r in path.read_text().splitlines() if r.strip()]
+        keep = [r for r in rows if json.loads(r).get("step", 0) <= self.step]
+        if len(keep) != len(rows):
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_text("".join(r + "\n" for r in keep))
+            os.replace(tmp, path)
+
     # -- the balanced multi-dataset step ---------------------------------------------------
     def train_step(self, loaders: dict) -> dict:
         self.model.train()
@@ -282,17 +295,19 @@ class Trainer:
                 c.crop,
                 c.batch,
                 c.workers,
-                c.seed + 1000 * i + self.step,
+                c.seed + 1000 * i,
                 pin,
                 diameter=c.object_diameter,
                 intensity=c.intensity_augment,
                 channels=self.model.config.in_channels,
                 synthetic=self.specs[name].objects == "cells",
+                start=self.step * c.batch,  # resumed: the crops an uninterrupted run would draw next
             )
             for i, (name, s) in enumerate(self.train_sets.items())
         }
         log_path = self.out / "log.csv"
         self.cut_log(log_path)
+        self.cut_curve(self.out / "val_curve.jsonl")
         new_log = not log_path.exists() or self.step == 0
         log = open(log_path, "w" if new_log else "a", newline="")  # noqa: SIM115 (closed in the finally below)
         writer = csv.writer(log)
@@ -368,6 +383,10 @@ class Trainer:
             self.best = mean
             self.replace_best(validation={k: round(v["SEG"], 4) for k, v in scores.items()})
         (self.out / "val_last.json").write_text(json.dumps({"step": self.step, **scores}, indent=1))
+        crops = self.step * self.cfg.batch * len(self.train_sets)
+        with open(self.out / "val_curve.jsonl", "a") as f:  # the validation curve: SEG per set against steps
+            row = {"step": self.step, "crops": crops, "mean": round(mean, 4)}
+            f.write(json.dumps({**row, **{k: round(v["SEG"], 4) for k, v in scores.items()}}) + "\n")
         return f"{mean:.4f}"
 
 
