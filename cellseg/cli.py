@@ -185,7 +185,7 @@ def _prediction_for(gt_file: Path, pred_dir: Path) -> Path | None:
 def _train(args) -> int:
     from .training.trainer import train
 
-    best = train(args.config, out=args.out, steps=args.steps, device=args.device)
+    best = train(args.config, out=args.out, steps=args.steps, device=args.device, init=args.init)
     print(f"best validation SEG {best:.4f}")
     return 0
 
@@ -326,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="run folder (overrides the config)")
     t.add_argument("--steps", type=_number(int, 1, None), help="total optimizer steps (overrides the config)")
     t.add_argument("--device", type=_device, help="auto, cpu or cuda (overrides the config)")
+    t.add_argument("--init", help="start from this model's weights: a folder, file or 'default' (overrides the config)")
     t.set_defaults(func=_train)
 
     c = sub.add_parser("ctc", help="Cell Tracking Challenge: segment (+track) sequences, evaluate, package")

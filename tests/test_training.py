@@ -172,6 +172,11 @@ def test_config_inherits_its_base_and_overrides_model_entries(tmp_path):
     assert (cfg.steps, cfg.lr) == (7, 0.1)
     assert cfg.model == {"encoder": "resnet18", "in_channels": 2}
     assert cfg.dataset_specs()[0].name == "a"
+    (tmp_path / "out.yaml").write_text("base: base.yaml\nleave_out: [a]\n")
+    assert TrainConfig.from_yaml(tmp_path / "out.yaml").dataset_specs() == []  # a left out of training
+    (tmp_path / "typo.yaml").write_text("base: base.yaml\nleave_out: [yeast]\n")
+    with pytest.raises(CellsegError, match="leave_out names no dataset"):
+        TrainConfig.from_yaml(tmp_path / "typo.yaml")
     (tmp_path / "orphan.yaml").write_text("base: missing.yaml\n")
     with pytest.raises(CellsegError, match="missing.yaml"):
         TrainConfig.from_yaml(tmp_path / "orphan.yaml")

@@ -81,6 +81,9 @@ class TrainConfig:
     # autocast (always on CUDA; on CPU only when asked: it pays where the CPU has AMX / AVX-512 bf16)
     channels_last: bool = True
     bf16: bool = False
+    # datasets (by name) left out of training and of checkpoint validation: leave-one-family-out runs
+    # score them afterwards with the full config (python -m cellseg.training.report FULL.yaml --model ...)
+    leave_out: list = field(default_factory=list)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
@@ -97,7 +100,11 @@ class TrainConfig:
         return cfg
 
     def dataset_specs(self) -> list[DatasetSpec]:
-        return [d if isinstance(d, DatasetSpec) else DatasetSpec.from_dict(d) for d in self.datasets]
+        specs = [d if isinstance(d, DatasetSpec) else DatasetSpec.from_dict(d) for d in self.datasets]
+        unknown = set(self.leave_out) - {s.name for s in specs}
+        if unknown:
+            raise CellsegError(f"leave_out names no dataset of the config: {sorted(unknown)}")
+        return [s for s in specs if s.name not in self.leave_out]
 
 
 def _read_yaml(path: Path) -> dict:
