@@ -191,11 +191,18 @@ def _train(args) -> int:
 
 
 def _datasets(args) -> int:
-    from .datasets import registry
+    from .datasets import recipes, registry
 
     if args.action == "list":
         for d in registry.DATASETS.values():
             print(f"{d.name:<20} {d.layout:<6} {d.modality:<45} {d.url}  ({d.licence})")
+        for r in recipes.RECIPES.values():
+            print(f"{r.name:<20} recipe {r.modality}  https://github.com/{r.repo}  ({r.licence})")
+        return 0
+    if args.action == "build":
+        for name in args.names:
+            path = recipes.build(name, args.dest if args.dest != "data" else None, args.source, args.force)
+            print(f"{name} -> {path}")
         return 0
     for name in args.names:
         path = registry.download(name, args.dest, url=args.url, force=args.force)
@@ -352,10 +359,11 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--no-wheel", action="store_true", help="do not build the cellseg wheel into SW/wheels")
     cp.set_defaults(func=_ctc_package)
 
-    d = sub.add_parser("datasets", help="public training datasets: list, download")
-    d.add_argument("action", choices=["list", "download"])
+    d = sub.add_parser("datasets", help="public training datasets: list, download, build (recipes)")
+    d.add_argument("action", choices=["list", "download", "build"])
     d.add_argument("names", nargs="*", help="dataset names (see 'list')")
-    d.add_argument("--dest", default="data", help="folder to unpack into")
+    d.add_argument("--dest", default="data", help="folder to unpack into (build: default the data cache, .data)")
+    d.add_argument("--source", help="build: a local clone, git directory or folder of the recipe's repository")
     d.add_argument("--url", help="download from this URL instead (a mirror or a local file:// archive)")
     d.add_argument("--force", action="store_true", help="download again even if present")
     d.set_defaults(func=_datasets)

@@ -58,6 +58,9 @@ class DatasetSpec:
     # what the labels outline: "nuclei", "cells" (whole cells: a two-channel model is also shown a
     # nuclear channel for them, synthetic where the set has none) or "bacteria" (no nucleus)
     objects: str = "nuclei"
+    # "data": ``path`` is under the config's data root (../shared/data); "cache": under the local data
+    # cache that ``cellseg datasets build`` fills from a recipe (datasets/recipes.py)
+    root: str = "data"
     extra: dict = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -78,6 +81,8 @@ class DatasetSpec:
             raise CellsegError(f"dataset {d['name']}: unknown layout {d['layout']!r} ({', '.join(READERS)})")
         for key in ("train", "val"):
             d[key] = tuple(Part.from_dict(p) for p in d.get(key) or [])
+        if d.get("root", "data") not in ("data", "cache"):
+            raise CellsegError(f"dataset {d['name']}: root must be data or cache, not {d['root']!r}")
         if d.get("objects", "nuclei") not in OBJECTS:
             raise CellsegError(f"dataset {d['name']}: objects must be one of {', '.join(OBJECTS)}")
         return cls(**d)
@@ -126,4 +131,12 @@ def load_split(spec: DatasetSpec | dict, root: str | Path, rgb: str = "luminance
     grayscale for the model at hand (:mod:`cellseg.channels`)."""
     if isinstance(spec, dict):
         spec = DatasetSpec.from_dict(spec)
+    if spec.root == "cache":
+        from .recipes import cache_root
+
+        root = cache_root()
+        if not (root / spec.path).is_dir():
+            raise CellsegError(
+                f"dataset {spec.name}: {root / spec.path} not found; build it with `cellseg datasets build {spec.path}`"
+            )
     return READERS[spec.layout](spec, Path(root), rgb)

@@ -127,7 +127,6 @@ def test_dataset_specs_and_readers_registry(tmp_path):
     from pathlib import Path
 
     import tifffile
-    import yaml
 
     from cellseg.datasets import READERS, DatasetSpec, Part, load_split
 
@@ -163,7 +162,51 @@ def test_dataset_specs_and_readers_registry(tmp_path):
     assert ign[0].all() and ign[:, -2:].all() and not ign[2:-2, 2:-2].any() and not ign[3:13, 3:13].any()
     # the shipped configs name modality and licence for every dataset
     configs = Path(__file__).resolve().parents[1] / "training" / "configs"
-    for cfg in configs.glob("*.yaml"):
-        for entry in yaml.safe_load(cfg.read_text())["datasets"]:
-            s = DatasetSpec.from_dict(entry)
+    from cellseg.training.trainer import TrainConfig
+
+    for cfg in configs.rglob("*.yaml"):  # a config's datasets may come from its base
+        for s in TrainConfig.from_yaml(cfg).dataset_specs():
             assert s.modality and s.licence, (cfg.name, s.name)
+
+
+def test_dsb2018_train_recipe_builds_the_folder_layout(tmp_path, monkeypatch, capsys):
+    """A miniature of the source repository (RGBA image, one binary PNG per nucleus, two overlapping)
+    becomes images/ + labels/ in the data cache, with the source and licence recorded."""
+    import json
+
+    from skimage.io import imsave
+
+    from cellseg.datasets import DatasetSpec, load_split
+
+    src = tmp_path / "repo" / "stage1_train"
+    for n, stem in enumerate(["aaa", "bbb", "ccc", "ddd", "eee"]):
+        (src / stem / "images").mkdir(parents=True)
+        (src / stem / "masks").mkdir()
+        img = np.zeros((40, 50, 4), np.uint8)
+        img[..., 3] = 255
+        img[5:15, 5:15, :3] = 200
+        img[20:30, 10:22, :3] = 150 + n
+        imsave(src / stem / "images" / f"{stem}.png", img, check_contrast=False)
+        a, b = np.zeros((40, 50), np.uint8), np.zeros((40, 50), np.uint8)
+        a[5:15, 5:15] = 255
+        b[12:30, 10:22] = 255  # overlaps a on rows 12-14, columns 10-14
+        imsave(src / stem / "masks" / "m1.png", a, check_contrast=False)
+        imsave(src / stem / "masks" / "m2.png", b, check_contrast=False)
+    monkeypatch.setenv("CELLSEG_DATA_CACHE", str(tmp_path / "cache"))
+    assert main(["datasets", "build", "dsb2018-stage1-train", "--source", str(tmp_path / "repo")]) == 0
+    out = tmp_path / "cache" / "dsb2018-stage1-train"
+    record = json.loads((out / "SOURCE.json").read_text())
+    assert "CC0" in record["licence"] and "30354551" in record["source"]
+    assert record["counts"] == {"images": 5, "nuclei": 10, "colour": 0, "overlap_pixels": 5 * 15, "skipped": 0}
+    spec = DatasetSpec.from_dict(
+        {"name": "dsb-train", "layout": "folder", "path": "dsb2018-stage1-train", "root": "cache"}
+    )
+    train, val = load_split(spec, tmp_path / "elsewhere")
+    assert len(train) == 4 and len(val) == 1
+    s = train[0]
+    assert s.image.shape == (40, 50) and s.labels.dtype.kind in "iu"
+    assert set(np.unique(s.labels)) == {0, 1, 2} and (s.labels == 1).sum() == 100  # the first mask keeps overlaps
+    missing = DatasetSpec.from_dict({"name": "x", "layout": "folder", "path": "nothing", "root": "cache"})
+    with pytest.raises(CellsegError, match="cellseg datasets build nothing"):
+        load_split(missing, tmp_path)
+    assert main(["datasets", "list"]) == 0 and "dsb2018-stage1-train" in capsys.readouterr().out
