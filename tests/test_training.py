@@ -174,6 +174,8 @@ def test_config_inherits_its_base_and_overrides_model_entries(tmp_path):
     assert cfg.dataset_specs()[0].name == "a"
     (tmp_path / "out.yaml").write_text("base: base.yaml\nleave_out: [a]\n")
     assert TrainConfig.from_yaml(tmp_path / "out.yaml").dataset_specs() == []  # a left out of training
+    (tmp_path / "more.yaml").write_text("base: base.yaml\nextra_datasets: [{name: b, layout: folder, path: b}]\n")
+    assert [d.name for d in TrainConfig.from_yaml(tmp_path / "more.yaml").dataset_specs()] == ["a", "b"]
     (tmp_path / "typo.yaml").write_text("base: base.yaml\nleave_out: [yeast]\n")
     with pytest.raises(CellsegError, match="leave_out names no dataset"):
         TrainConfig.from_yaml(tmp_path / "typo.yaml")

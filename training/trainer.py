@@ -84,6 +84,8 @@ class TrainConfig:
     # datasets (by name) left out of training and of checkpoint validation: leave-one-family-out runs
     # score them afterwards with the full config (python -m cellseg.training.report FULL.yaml --model ...)
     leave_out: list = field(default_factory=list)
+    # datasets added to those of the base config (a config that extends its base's corpus)
+    extra_datasets: list = field(default_factory=list)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
@@ -100,7 +102,8 @@ class TrainConfig:
         return cfg
 
     def dataset_specs(self) -> list[DatasetSpec]:
-        specs = [d if isinstance(d, DatasetSpec) else DatasetSpec.from_dict(d) for d in self.datasets]
+        entries = [*self.datasets, *self.extra_datasets]
+        specs = [d if isinstance(d, DatasetSpec) else DatasetSpec.from_dict(d) for d in entries]
         unknown = set(self.leave_out) - {s.name for s in specs}
         if unknown:
             raise CellsegError(f"leave_out names no dataset of the config: {sorted(unknown)}")
