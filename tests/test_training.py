@@ -213,3 +213,18 @@ def test_a_finished_run_with_object_size_fits_its_size_regression(tmp_path):
     img = np.random.default_rng(0).normal(100, 10, (200, 200)).astype(np.float32)
     seg.segment(img)
     assert seg.last_diameter is not None and seg.last_diameter > 0
+
+
+def test_validation_curve_prints_a_table_and_plots_it(tmp_path, capsys):
+    import json
+
+    from cellseg.training.curve import main as curve
+
+    rows = [{"step": s, "crops": 18 * s, "mean": m, "a": m - 0.1, "b": m + 0.1} for s, m in ((500, 0.4), (1000, 0.5))]
+    (tmp_path / "val_curve.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert curve([str(tmp_path), "--png", str(tmp_path / "c.png")]) == rows
+    out = capsys.readouterr().out
+    assert "| 1000 | 18,000 | 0.500 | 0.400 | 0.600 |" in out
+    assert (tmp_path / "c.png").stat().st_size > 1000
+    with pytest.raises(SystemExit, match="no validation curve"):
+        curve([str(tmp_path / "empty")])

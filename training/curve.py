@@ -1,0 +1,71 @@
+"""The validation curve of a run: SEG per set against steps and crops seen, as a table and a plot.
+
+python -m cellseg.training.curve runs/generalist_v2 [--png docs/figures/curve_v2.png]
+
+Reads ``val_curve.jsonl`` (one line per validation, written by the trainer). The plot's x axis is the
+number of training crops on a log scale, so a curve that still climbs on it says more data and steps
+would still help (quality grows with the log of data and compute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+META = ("step", "crops", "mean")
+
+
+def read_curve(run: str | Path) -> list[dict]:
+    path = Path(run) / "val_curve.jsonl"
+    if not path.is_file():
+        raise SystemExit(f"{path}: no validation curve (the run has not validated yet)")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def table(rows: list[dict]) -> str:
+    sets = [k for k in rows[0] if k not in META]
+    out = ["| step | crops | mean | " + " | ".join(sets) + " |", "|---" * (3 + len(sets)) + "|"]
+    for r in rows:
+        cells = " | ".join(f"{r.get(s, float('nan')):.3f}" for s in sets)
+        out.append(f"| {r['step']} | {r['crops']:,} | {r['mean']:.3f} | {cells} |")
+    return "\n".join(out)
+
+
+def plot(rows: list[dict], png: str | Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sets = [k for k in rows[0] if k not in META]
+    crops = [r["crops"] for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for s in sets:
+        ax.plot(crops, [r.get(s) for r in rows], marker=".", lw=1, label=s)
+    ax.plot(crops, [r["mean"] for r in rows], color="k", lw=2.5, label="mean")
+    ax.set_xscale("log")
+    ax.set_xlabel("training crops seen (log scale)")
+    ax.set_ylabel("validation SEG")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
+
+
+def main(argv=None) -> list[dict]:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("run", help="run folder holding val_curve.jsonl")
+    p.add_argument("--png", help="also plot it here")
+    args = p.parse_args(argv)
+    rows = read_curve(args.run)
+    print(table(rows))
+    if args.png:
+        plot(rows, args.png)
+        print(f"plot: {args.png}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
