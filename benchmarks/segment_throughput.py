@@ -1,9 +1,13 @@
-"""End-to-end throughput of `cellseg segment` on real shared images, stages timed separately.
+"""End-to-end throughput of `cellseg segment` on real shared images, stages timed separately, for each
+arithmetic path of the network.
 
     python benchmarks/segment_throughput.py [--model default] [--device cpu] [--repeat 2]
+        [--variants fp32-contiguous,fp32,bf16]
 
-Prints megapixels per second for: read, network (normalize + tiled inference), post-processing,
-write, and end to end.
+Variants: ``fp32-contiguous`` (fp32, NCHW memory layout: the path before channels_last), ``fp32``
+(channels_last), ``bf16`` (channels_last + bf16 autocast). For each it prints seconds and megapixels
+per second of: read, size (the diameter estimate), network (normalize + tiled inference at the
+estimated scale), post-processing, write, and end to end, and the share of each in the total.
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ from pathlib import Path
 
 import torch
 
-from cellseg.inference import Segmenter
+from cellseg.inference import Segmenter, _Ticker
 from cellseg.io import read_image, write_labels
 from cellseg.options import DEFAULTS
+from cellseg.postprocess import classes_to_labels
 
 DATA = Path(os.environ.get("CELLSEG_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 IMAGES = [
@@ -28,6 +33,36 @@ IMAGES = [
     "ctc/Fluo-N2DH-SIM+/01/t055.tif",
     "folders/ecoli-trpL-phc/images/t000.tif",
 ]
+VARIANTS = {
+    "fp32-contiguous": {"precision": "fp32", "channels_last": False},
+    "fp32": {"precision": "fp32", "channels_last": True},
+    "bf16": {"precision": "bf16", "channels_last": True},
+}
+
+
+def run(seg: Segmenter, repeat: int, out: str) -> tuple[dict, float]:
+    t = {"read": 0.0, "size": 0.0, "network": 0.0, "postprocess": 0.0, "write": 0.0}
+    mpix = 0.0
+    for _ in range(repeat):
+        for rel in IMAGES:
+            t0 = time.perf_counter()
+            frame = read_image(DATA / rel)[0]
+            chans = seg.channels(frame)
+            ranges = seg.ranges(chans)
+            t1 = time.perf_counter()
+            scale = seg.scale_for(chans, ranges)
+            t2 = time.perf_counter()
+            classes = seg.classes(chans, _Ticker(0, None), scale, ranges)
+            t3 = time.perf_counter()
+            labels = classes_to_labels(classes, min_size=seg.options.min_size)
+            t4 = time.perf_counter()
+            write_labels(Path(out) / "x.tif", labels)
+            t5 = time.perf_counter()
+            for k, a, b in (("read", t0, t1), ("size", t1, t2), ("network", t2, t3), ("postprocess", t3, t4)):
+                t[k] += b - a
+            t["write"] += t5 - t4
+            mpix += frame.size / 1e6
+    return t, mpix
 
 
 def main() -> None:
@@ -37,34 +72,26 @@ def main() -> None:
     p.add_argument("--tile", type=int, default=DEFAULTS.tile)
     p.add_argument("--batch", type=int, default=DEFAULTS.batch)
     p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--variants", default=",".join(VARIANTS))
     args = p.parse_args()
-    seg = Segmenter(args.model, device=args.device, tile=args.tile, batch=args.batch)
-    seg.segment(read_image(DATA / IMAGES[-1])[0])  # warm-up
-    t = {"read": 0.0, "network": 0.0, "postprocess": 0.0, "write": 0.0}
-    mpix = 0.0
-    with tempfile.TemporaryDirectory() as out:
-        for _ in range(args.repeat):
-            for rel in IMAGES:
-                t0 = time.perf_counter()
-                frame = read_image(DATA / rel)[0]
-                t1 = time.perf_counter()
-                probs = seg.probabilities(frame)
-                t2 = time.perf_counter()
-                labels = seg.labels(probs)
-                t3 = time.perf_counter()
-                write_labels(Path(out) / "x.tif", labels)
-                t4 = time.perf_counter()
-                for k, a, b in (("read", t0, t1), ("network", t1, t2), ("postprocess", t2, t3), ("write", t3, t4)):
-                    t[k] += b - a
-                mpix += frame.size / 1e6
-    total = sum(t.values())
     print(
-        f"device {seg.device}, torch threads {torch.get_num_threads()}, model {args.model}, "
-        f"tile {args.tile}, batch {args.batch}; {mpix:.1f} MP over {len(IMAGES)} real images x {args.repeat}"
+        f"device {args.device}, torch threads {torch.get_num_threads()}, model {args.model}, "
+        f"tile {args.tile}, batch {args.batch}"
     )
-    for k, v in t.items():
-        print(f"  {k:<12} {v:7.2f} s  {mpix / v:8.2f} MP/s  ({100 * v / total:4.1f}% of total)")
-    print(f"  {'end-to-end':<12} {total:7.2f} s  {mpix / total:8.2f} MP/s")
+    with tempfile.TemporaryDirectory() as out:
+        for name in args.variants.split(","):
+            v = VARIANTS[name]
+            seg = Segmenter(args.model, device=args.device, tile=args.tile, batch=args.batch, precision=v["precision"])
+            seg.channels_last = v["channels_last"]
+            if not v["channels_last"]:
+                seg.model = seg.model.to(memory_format=torch.contiguous_format)
+            seg.segment(read_image(DATA / IMAGES[-1])[0])  # warm-up
+            t, mpix = run(seg, args.repeat, out)
+            total = sum(t.values())
+            print(f"{name}: {mpix:.1f} MP over {len(IMAGES)} real images x {args.repeat}")
+            for k, s in t.items():
+                print(f"  {k:<12} {s:7.2f} s  {mpix / s:8.2f} MP/s  ({100 * s / total:4.1f}% of total)")
+            print(f"  {'end-to-end':<12} {total:7.2f} s  {mpix / total:8.2f} MP/s")
 
 
 if __name__ == "__main__":

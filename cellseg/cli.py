@@ -13,13 +13,14 @@ import sys
 from pathlib import Path
 
 from .errors import CellsegError, InputError
-from .options import SegmentOptions, option_fields
+from .options import PRECISIONS, SegmentOptions, option_fields
 from .progress import ProgressEvent
 
 #: SegmentOptions fields that are flags of ``segment`` and of ``ctc segment`` (block sizes stay internal)
 SEGMENT_FLAGS = [
     "model",
     "device",
+    "precision",
     "tile",
     "overlap",
     "batch",
@@ -291,6 +292,8 @@ def _add_options(p: argparse.ArgumentParser, names: list[str]) -> None:
             p.add_argument(flag, action="store_true", help=help)
         elif name == "device":
             p.add_argument(flag, type=_device, default=default, help=help)
+        elif name == "precision":
+            p.add_argument(flag, choices=PRECISIONS, default=default, help=help)
         elif typ in ("int", "int | None"):
             p.add_argument(flag, type=_number(int, lo, hi), default=default, help=help)
         elif typ == "float":

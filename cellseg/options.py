@@ -16,10 +16,18 @@ def _opt(default, help: str, lowest=None, highest=None):
     return field(default=default, metadata={"help": help, "min": lowest, "max": highest})
 
 
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
 @dataclass
 class SegmentOptions:
     model: str = _opt("default", "model folder, .safetensors file, or 'default' (the shipped model)")
     device: str = _opt("auto", "auto (CUDA when present), cpu, cuda or cuda:N")
+    precision: str = _opt(
+        "auto",
+        "network arithmetic: auto (bf16 on CUDA and on CPUs with native bf16, AMX or AVX-512-bf16; fp32 "
+        "elsewhere), fp32 or bf16",
+    )
     tile: int = _opt(512, "tile size for sliding-window inference", 32, 8192)
     overlap: float = _opt(0.25, "overlap of neighbouring tiles (fraction of a tile)", 0.0, 0.95)
     batch: int = _opt(4, "tiles per forward pass", 1, 1024)
@@ -71,6 +79,8 @@ class SegmentOptions:
             if (lo is not None and value < lo) or (hi is not None and value > hi):
                 bounds = f"from {lo}" + (f" to {hi}" if hi is not None else " up")
                 raise CellsegError(f"{f.name} = {value!r} is out of range ({bounds})")
+        if self.precision not in PRECISIONS:
+            raise CellsegError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         if self.overlap >= 1:
             raise CellsegError(f"overlap {self.overlap} must be below 1")
 
