@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -186,8 +187,9 @@ def _prediction_for(gt_file: Path, pred_dir: Path) -> Path | None:
 def _train(args) -> int:
     from .training.trainer import train
 
-    best = train(args.config, out=args.out, steps=args.steps, device=args.device, init=args.init)
-    print(f"best validation SEG {best:.4f}")
+    best = train(args.config, out=args.out, steps=args.steps, device=args.device, init=args.init, stop_at=args.stop_at)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the job
+        print(f"best validation SEG {best:.4f}")
     return 0
 
 
@@ -336,6 +338,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="run folder (overrides the config)")
     t.add_argument("--steps", type=_number(int, 1, None), help="total optimizer steps (overrides the config)")
     t.add_argument("--device", type=_device, help="auto, cpu or cuda (overrides the config)")
+    t.add_argument(
+        "--stop-at",
+        type=_number(int, 1, None),
+        help="end this run at this step (the schedule stays; run again to go on)",
+    )
     t.add_argument("--init", help="start from this model's weights: a folder, file or 'default' (overrides the config)")
     t.set_defaults(func=_train)
 

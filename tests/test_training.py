@@ -228,3 +228,36 @@ def test_validation_curve_prints_a_table_and_plots_it(tmp_path, capsys):
     assert (tmp_path / "c.png").stat().st_size > 1000
     with pytest.raises(SystemExit, match="no validation curve"):
         curve([str(tmp_path / "empty")])
+
+
+def _torchrun(cfg, *extra):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "cellseg", "train", str(cfg)]
+    return subprocess.run([*cmd, *extra], capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.mark.slow
+def test_torchrun_trains_on_two_processes_and_resumes_exactly(tmp_path):
+    """2 CPU ranks (gloo): identical weights on both, one log, and 2 steps + resume = 3 straight steps."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    straight = tiny_config(tmp_path / "a", 3, crop=128)
+    done = _torchrun(straight)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "weights identical on 2 ranks at step 3" in done.stdout
+    assert done.stdout.count("best validation SEG") == 1  # rank 0 speaks for the job
+    with open(tmp_path / "a" / "run" / "log.csv") as f:
+        assert [r["step"] for r in csv.DictReader(f)] == ["1", "2", "3"]  # rank 0 alone logs
+    resumed = tiny_config(tmp_path / "b", 3, crop=128)
+    paused = _torchrun(resumed, "--stop-at", "2")
+    assert paused.returncode == 0 and "stopped at step 2 of 3" in paused.stdout
+    again = _torchrun(resumed)
+    assert again.returncode == 0 and "resumed from" in again.stdout and "at step 3" in again.stdout
+    a = torch.load(tmp_path / "a" / "run" / "state.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "b" / "run" / "state.pt", weights_only=True)["model"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)

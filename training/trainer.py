@@ -38,6 +38,7 @@ from cellseg.model import ModelConfig, build_model
 from cellseg.modelfile import load_model, save_model
 
 from .data import infinite_loader, resolve_root
+from .distributed import Group
 from .losses import SegLoss
 from .validate import validate
 
@@ -84,6 +85,9 @@ class TrainConfig:
     # datasets (by name) left out of training and of checkpoint validation: leave-one-family-out runs
     # score them afterwards with the full config (python -m cellseg.training.report FULL.yaml --model ...)
     leave_out: list = field(default_factory=list)
+    # end this invocation at this step, the schedule still that of ``steps`` (time-boxed sessions: run the
+    # same command again to go on); None: run to ``steps``
+    stop_at: int | None = None
     # datasets added to those of the base config (a config that extends its base's corpus)
     extra_datasets: list = field(default_factory=list)
 
@@ -148,7 +152,8 @@ class Trainer:
         self.cfg = cfg
         self.out = Path(cfg.out)
         self.out.mkdir(parents=True, exist_ok=True)
-        self.device = resolve_device(cfg.device)
+        self.group = Group(resolve_device(cfg.device))  # one process, or one rank of a torchrun job
+        self.device = self.group.device
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
@@ -171,6 +176,7 @@ class Trainer:
             self.model = build_model(ModelConfig.from_dict(cfg.model)).to(self.device)
         if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        self.net = self.group.wrap(self.model)  # DDP across ranks, else the model itself
         self.criterion = SegLoss(cfg.class_weights, cfg.dice_weight).to(self.device)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, cfg.warmup, cfg.steps))
@@ -227,7 +233,9 @@ class Trainer:
             shutil.rmtree(self.out / d, ignore_errors=True)
 
     def try_resume(self) -> bool:
-        self.clean_leftovers()
+        if self.group.main:
+            self.clean_leftovers()
+        self.group.barrier()
         if not (self.out / "state.pt").is_file():
             return False
         state = torch.load(self.out / "state.pt", map_location=self.device, weights_only=True)
@@ -274,29 +282,33 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         losses = {}
         bf16 = self.device.type == "cuda" or self.cfg.bf16
-        for name, it in loaders.items():
+        for k, (name, it) in enumerate(loaders.items()):
             x, y = next(it)
             x = x.to(self.device, non_blocking=True)
             y = y.to(self.device, non_blocking=True)
             if self.cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
-                loss = self.criterion(self.model(x), y) / len(loaders)
-            loss.backward()
+            with self.group.no_sync(self.net, last=k == len(loaders) - 1):  # one all-reduce a step
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+                    loss = self.criterion(self.net(x), y) / len(loaders)
+                loss.backward()
             losses[name] = loss.detach()
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
         if torch.isfinite(norm):  # a non-finite step is skipped, not applied
             self.opt.step()
         self.sched.step()
-        return {k: float(v) * len(loaders) for k, v in losses.items()}  # one host sync per step
+        mean = self.group.mean(torch.stack(list(losses.values()))) * len(loaders)  # over ranks
+        return dict(zip(losses, mean.tolist()))  # one host sync per step
 
     def run(self, resume: bool = True) -> float:
         from tqdm import tqdm
 
         c = self.cfg
+        main = self.group.main
         if resume and self.try_resume():
-            print(f"resumed from {self.out} at step {self.step}")
-        else:
+            if main:
+                print(f"resumed from {self.out} at step {self.step}")
+        elif main:
             self.clean_leftovers()
         pin = self.device.type == "cuda"
         loaders = {
@@ -305,7 +317,7 @@ class Trainer:
                 c.crop,
                 c.batch,
                 c.workers,
-                c.seed + 1000 * i,
+                c.seed + 1000 * i + 1_000_000 * self.group.rank,  # each rank its own crops
                 pin,
                 diameter=c.object_diameter,
                 intensity=c.intensity_augment,
@@ -316,24 +328,28 @@ class Trainer:
             for i, (name, s) in enumerate(self.train_sets.items())
         }
         log_path = self.out / "log.csv"
-        self.cut_log(log_path)
-        self.cut_curve(self.out / "val_curve.jsonl")
+        if main:
+            self.cut_log(log_path)
+            self.cut_curve(self.out / "val_curve.jsonl")
         new_log = not log_path.exists() or self.step == 0
-        log = open(log_path, "w" if new_log else "a", newline="")  # noqa: SIM115 (closed in the finally below)
+        # only rank 0 logs (noqa SIM115: closed in the finally below)
+        log = open(log_path if main else os.devnull, "w" if new_log or not main else "a", newline="")  # noqa: SIM115
         writer = csv.writer(log)
         if new_log:
             writer.writerow(["step", "lr", "loss", *loaders, "seconds", "val_seg"])
         old = {s: signal.signal(s, self._request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
-        bar = tqdm(total=c.steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
+        bar = tqdm(total=c.steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True, disable=not main)
         try:
-            while self.step < c.steps and not self._stop:
+            end = min(c.steps, c.stop_at or c.steps)
+            while self.step < end and not self.group.any(self._stop):
                 t0 = time.perf_counter()
                 losses = self.train_step(loaders)
                 self.step += 1
                 mean = float(np.mean(list(losses.values())))
                 val = ""
                 if self.step % c.val_every == 0 or self.step == c.steps:
-                    val = self.validate_and_keep_best()
+                    val = self.validate_and_keep_best() if main else ""
+                    self.group.barrier()
                 writer.writerow(
                     [
                         self.step,
@@ -347,16 +363,26 @@ class Trainer:
                 log.flush()
                 bar.set_postfix(loss=f"{mean:.3f}", best=f"{self.best:.3f}")
                 bar.update(1)
-                if self.step % c.save_every == 0:
+                if self.step % c.save_every == 0 and main:
                     self.save_state()
         finally:
             bar.close()
-            self.save_state()
+            if main:
+                self.save_state()
             log.close()
             for s, h in old.items():
                 signal.signal(s, h)
-        if self._stop:
-            print(f"stopped at step {self.step}; run the same command again to resume")
+        self._stop = self.group.any(self._stop)
+        if self.group.distributed:
+            agree = self.group.weights_agree(self.model)
+            if main:
+                print(f"weights {'identical' if agree else 'DIFFER'} on {self.group.world} ranks at step {self.step}")
+            if not agree:
+                raise CellsegError("ranks hold different weights: the distributed run is broken")
+        if not main:
+            return self.best
+        if self._stop or self.step < c.steps:
+            print(f"stopped at step {self.step} of {c.steps}; run the same command again to resume")
         elif c.object_diameter and c.size_views and (self.out / "best").is_dir():
             from .size_fit import fit_size_model
 
