@@ -72,7 +72,8 @@ def _options(args, names: list[str]) -> SegmentOptions:
 
 
 def _segment(args) -> int:
-    from .io import check_size, find_images, read_channels, read_header, write_labels
+    from .batch import dask_client, guarded, segment_file, segment_files_on_dask
+    from .io import check_size, find_images, read_header
     from .safety import check_no_clobber, check_writable_folder
 
     out = Path(args.out)
@@ -81,45 +82,57 @@ def _segment(args) -> int:
     check_no_clobber(targets)  # before anything is written; exit 2 naming the input
     check_writable_folder(out)
     opts = _options(args, SEGMENT_FLAGS)
+    owner: dict[Path, Path] = {}
     for f in list(files):  # headers only: unreadable and oversized files fail before the model loads
         try:
+            if targets[f] in owner:
+                raise InputError(f, f"output name {targets[f].name} already used by {owner[targets[f]]}")
             check_size(f, read_header(f), opts.max_pixels)
+            owner[targets[f]] = f
         except InputError as e:
             failed.append(e)
             files.remove(f)
     if not files:
         return _report(0, failed, out)
+    bars = _Bars(args.quiet, {"images": "img", "tiles": "tile"})
+    done = 0
+
+    def report(path: Path, result) -> None:
+        nonlocal done
+        if isinstance(result, InputError):
+            failed.append(result)
+            return
+        cells, diameter = result
+        done += 1
+        size = f", diameter {diameter:.1f} px" if diameter else ""
+        bars.write(f"{path} -> {targets[path]} ({cells} cells{size})")
+
+    if args.dask:  # files spread over the workers of a Dask cluster, each loading the model once
+        client = dask_client(args.dask)
+        finished = 0
+
+        def tick(path, result):
+            nonlocal finished
+            report(path, result)
+            finished += 1
+            bars(ProgressEvent("images", finished, len(files)))
+
+        try:
+            bars(ProgressEvent("images", 0, len(files)))
+            segment_files_on_dask(client, {f: targets[f] for f in files}, opts, tick)
+        finally:
+            client.close()
+        return _report(done, failed, out)
     from .inference import Segmenter
 
     seg = Segmenter(options=opts)
-    bars = _Bars(args.quiet, {"images": "img", "tiles": "tile"})
-    stems: dict[Path, Path] = {}
-    done = 0
     for i, path in enumerate(files):
         if len(files) > 1:
             bars(ProgressEvent("images", i, len(files)))
-        target = targets[path]
         try:
-            if target in stems:
-                raise InputError(path, f"output name {target.name} already used by {stems[target]}")
-            frames, nuclear = read_channels(path, opts.max_pixels, opts.chan, opts.chan2, opts.planes, seg.rgb)
-            labels = seg.segment(frames, progress=bars, name=path.name, nuclear=nuclear)
-            labels = labels[0] if len(frames) == 1 else labels
-            try:
-                write_labels(target, labels)
-            except OSError as e:
-                raise InputError(path, f"cannot write {target} ({e.strerror or e})") from None
-            stems[target] = path
-            done += 1
-            size = f", diameter {seg.last_diameter:.1f} px" if seg.last_diameter else ""
-            bars.write(f"{path} -> {target} ({int(labels.max()) if labels.size else 0} cells{size})")
+            report(path, guarded(lambda path=path: segment_file(seg, path, targets[path], bars), path))
         except InputError as e:
-            failed.append(e)
-        except (KeyboardInterrupt, CellsegError):
-            raise
-        except Exception as e:  # one bad file never stops a batch
-            msg = str(e).splitlines()[0] if str(e) else ""
-            failed.append(InputError(path, f"failed ({type(e).__name__}: {msg})"))
+            report(path, e)
     if len(files) > 1:
         bars(ProgressEvent("images", len(files), len(files)))
     return _report(done, failed, out)
@@ -323,6 +336,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="added to each output name: OUT/<stem><suffix>.tif (e.g. _labels, to write beside the images)",
     )
     _add_options(s, SEGMENT_FLAGS)
+    s.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="spread the files over a Dask cluster: a scheduler address (tcp://host:8786), or local / local:N "
+        "to start N worker processes here",
+    )
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=_segment)
 

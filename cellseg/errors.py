@@ -13,6 +13,9 @@ class InputError(CellsegError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
+    def __reduce__(self):  # pickles whole (from a Dask worker to the client)
+        return type(self), (self.path, self.problem)
+
 
 class ModelFileError(CellsegError):
     """A model path does not hold a valid cellseg model."""
@@ -21,6 +24,9 @@ class ModelFileError(CellsegError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: not a cellseg model ({problem})")
+
+    def __reduce__(self):
+        return type(self), (self.path, self.problem)
 
 
 class Cancelled(CellsegError):

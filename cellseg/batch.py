@@ -1,0 +1,99 @@
+"""One image file -> one label file: the unit of work of a batch, in this process or on a Dask worker.
+
+:func:`segment_file` reads the channels the options pick, segments every frame and writes the labels
+atomically; any problem with the file is an :class:`cellseg.errors.InputError` naming it, so a batch
+goes on with the next file. :func:`segment_files_on_dask` spreads such calls over the workers of a
+``dask.distributed`` cluster, each worker loading the model once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import CellsegError, InputError
+from .options import SegmentOptions
+
+
+def segment_file(seg, path: Path, target: Path, progress=None) -> tuple[int, float | None]:
+    """Segment ``path`` into ``target`` (uint16/uint32 TIFF); returns (cells, diameter used or None)."""
+    from .io import read_channels, write_labels
+
+    o = seg.options
+    frames, nuclear = read_channels(path, o.max_pixels, o.chan, o.chan2, o.planes, seg.rgb)
+    labels = seg.segment(frames, progress=progress, name=path.name, nuclear=nuclear)
+    labels = labels[0] if len(frames) == 1 else labels
+    try:
+        write_labels(target, labels)
+    except OSError as e:
+        raise InputError(path, f"cannot write {target} ({e.strerror or e})") from None
+    return (int(labels.max()) if labels.size else 0), seg.last_diameter
+
+
+def guarded(fn, path: Path):
+    """Run ``fn()``; an unexpected exception becomes one line naming the file (one bad file never stops
+    a batch), while a bad model, a cancel or Ctrl-C still stops it."""
+    try:
+        return fn()
+    except (InputError, KeyboardInterrupt, CellsegError):
+        raise
+    except Exception as e:
+        msg = str(e).splitlines()[0] if str(e) else ""
+        raise InputError(path, f"failed ({type(e).__name__}: {msg})") from None
+
+
+_WORKER_MODELS: dict = {}  # on a worker process: (model, device, precision) -> Segmenter
+
+
+def _on_worker(options: dict, path: str, target: str) -> tuple[int, float | None]:
+    from .inference import Segmenter
+
+    opts = SegmentOptions(**options)
+    key = (opts.model, opts.device, opts.precision)
+    if key not in _WORKER_MODELS:
+        try:  # the worker's threads are its share of the machine
+            import torch
+            from distributed import get_worker
+
+            torch.set_num_threads(max(1, get_worker().state.nthreads))
+        except (ImportError, ValueError, AttributeError):
+            pass
+        _WORKER_MODELS[key] = Segmenter(options=opts)
+    seg = _WORKER_MODELS[key]
+    seg.options = opts
+    return guarded(lambda: segment_file(seg, Path(path), Path(target)), Path(path))
+
+
+def dask_client(address: str):
+    """A client of the scheduler at ``address`` (``tcp://host:8786``), or of a new local cluster for
+    ``local`` / ``local:N`` (N worker processes of one thread each; default: one per core)."""
+    import os
+
+    from distributed import Client, LocalCluster
+
+    if address == "local" or address.startswith("local:"):
+        n = int(address.split(":", 1)[1]) if ":" in address else (os.cpu_count() or 1)
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+        return Client(cluster)
+    try:
+        return Client(address, timeout="20s")
+    except OSError as e:
+        raise CellsegError(f"--dask {address}: cannot reach the scheduler ({e})") from None
+
+
+def segment_files_on_dask(client, jobs: dict, options: SegmentOptions, report):
+    """Segment ``jobs`` ({input path: output path}) on the cluster's workers. ``report(path, result)``
+    is called as each file finishes, with (cells, diameter) or the file's InputError. Ctrl-C cancels
+    what has not run."""
+    from distributed import as_completed
+
+    futures = {client.submit(_on_worker, options.to_dict(), str(p), str(t), pure=False): p for p, t in jobs.items()}
+    try:
+        for fut in as_completed(futures):
+            path = futures[fut]
+            try:
+                report(path, fut.result())
+            except InputError as e:
+                report(path, e)
+    except KeyboardInterrupt:
+        client.cancel(list(futures))
+        raise
