@@ -5,7 +5,8 @@ arithmetic path of the network.
         [--variants fp32-contiguous,fp32,bf16]
 
 Variants: ``fp32-contiguous`` (fp32, NCHW memory layout: the path before channels_last), ``fp32``
-(channels_last), ``bf16`` (channels_last + bf16 autocast). For each it prints seconds and megapixels
+(channels_last), ``bf16`` (channels_last + bf16 autocast), ``onnx`` and ``int8`` (onnxruntime, from
+``--onnx`` / ``--int8`` files made by ``cellseg export``). For each it prints seconds and megapixels
 per second of: read, size (the diameter estimate), network (normalize + tiled inference at the
 estimated scale), post-processing, write, and end to end, and the share of each in the total.
 """
@@ -37,6 +38,8 @@ VARIANTS = {
     "fp32-contiguous": {"precision": "fp32", "channels_last": False},
     "fp32": {"precision": "fp32", "channels_last": True},
     "bf16": {"precision": "bf16", "channels_last": True},
+    "onnx": {"precision": "fp32", "channels_last": True},  # --onnx FILE
+    "int8": {"precision": "fp32", "channels_last": True},  # --int8 FILE
 }
 
 
@@ -72,7 +75,9 @@ def main() -> None:
     p.add_argument("--tile", type=int, default=DEFAULTS.tile)
     p.add_argument("--batch", type=int, default=DEFAULTS.batch)
     p.add_argument("--repeat", type=int, default=2)
-    p.add_argument("--variants", default=",".join(VARIANTS))
+    p.add_argument("--variants", default="fp32-contiguous,fp32,bf16")
+    p.add_argument("--onnx", default="", help="exported network (cellseg export) for the onnx variant")
+    p.add_argument("--int8", default="", help="int8 network (cellseg export --int8) for the int8 variant")
     args = p.parse_args()
     print(
         f"device {args.device}, torch threads {torch.get_num_threads()}, model {args.model}, "
@@ -81,7 +86,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as out:
         for name in args.variants.split(","):
             v = VARIANTS[name]
-            seg = Segmenter(args.model, device=args.device, tile=args.tile, batch=args.batch, precision=v["precision"])
+            onnx = {"onnx": args.onnx, "int8": args.int8}.get(name, "")
+            seg = Segmenter(
+                args.model, device=args.device, tile=args.tile, batch=args.batch, precision=v["precision"], onnx=onnx
+            )
             seg.channels_last = v["channels_last"]
             if not v["channels_last"]:
                 seg.model = seg.model.to(memory_format=torch.contiguous_format)

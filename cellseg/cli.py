@@ -22,6 +22,7 @@ SEGMENT_FLAGS = [
     "model",
     "device",
     "precision",
+    "onnx",
     "tile",
     "overlap",
     "batch",
@@ -136,6 +137,23 @@ def _segment(args) -> int:
     if len(files) > 1:
         bars(ProgressEvent("images", len(files), len(files)))
     return _report(done, failed, out)
+
+
+def _export(args) -> int:
+    from .export import calibration_tiles, export_onnx, quantize_int8
+
+    diff = export_onnx(args.model, args.onnx, args.tile)
+    print(f"{args.onnx}: network for {args.tile}x{args.tile} tiles; onnxruntime vs PyTorch max |logit| diff {diff:.2e}")
+    if args.int8:
+        if not args.calibrate:
+            raise CellsegError("--int8 needs --calibrate IMAGE... (a few real images to calibrate on)")
+        from .inference import Segmenter
+
+        seg = Segmenter(args.model, device="cpu")
+        tiles = calibration_tiles(seg, [Path(p) for p in args.calibrate], args.tile)
+        quantize_int8(args.onnx, args.int8, tiles)
+        print(f"{args.int8}: int8 (static QDQ, per-channel weights), calibrated on {len(tiles)} tiles")
+    return 0
 
 
 def _report(done: int, failed: list, out: Path) -> int:
@@ -364,6 +382,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--init", help="start from this model's weights: a folder, file or 'default' (overrides the config)")
     t.set_defaults(func=_train)
+
+    x = sub.add_parser("export", help="export a model's network to ONNX (optionally int8) for onnxruntime")
+    x.add_argument("model", help="model folder, .safetensors file or 'default'")
+    x.add_argument("--onnx", required=True, help="output .onnx file")
+    x.add_argument("--tile", type=_number(int, 32, 8192), default=512, help="tile size the network is exported for")
+    x.add_argument("--int8", help="also write an int8 quantized network here")
+    x.add_argument("--calibrate", nargs="*", default=[], help="images to calibrate the int8 network on")
+    x.set_defaults(func=_export)
 
     c = sub.add_parser("ctc", help="Cell Tracking Challenge: segment (+track) sequences, evaluate, package")
     csub = c.add_subparsers(dest="ctc_command", required=True)

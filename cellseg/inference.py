@@ -120,6 +120,17 @@ class Segmenter:
         self.model = self.model.to(memory_format=torch.channels_last)
 
     @property
+    def onnx_network(self):
+        """The network in onnxruntime when ``options.onnx`` names an exported file (else None)."""
+        if not self.options.onnx:
+            return None
+        if getattr(self, "_onnx", (None, None))[0] != self.options.onnx:
+            from .export import OnnxNetwork
+
+            self._onnx = (self.options.onnx, OnnxNetwork(self.options.onnx, torch.get_num_threads()))
+        return self._onnx[1]
+
+    @property
     def bf16(self) -> bool:
         """Whether the network runs under bf16 autocast (``options.precision``)."""
         return use_bf16(self.options.precision, self.device)
@@ -128,12 +139,13 @@ class Segmenter:
     def count_steps(self, frames: np.ndarray, scale: float = 1.0) -> int:
         """Progress units (tile batches) that :meth:`segment` will report for these frames (at a scale)."""
         o = self.options
+        tile = self.onnx_network.tile if o.onnx else o.tile
 
         def scaled(r):
             return tuple(max(16, round((sl.stop - sl.start) * scale)) for sl in r)
 
         per = sum(
-            math.ceil(tiles_per_frame(scaled(r), o.tile, o.overlap) / o.batch)
+            math.ceil(tiles_per_frame(scaled(r), tile, o.overlap) / o.batch)
             for r, _, _ in blocks(frames.shape[-2:], o.block, o.block_margin)
         )
         return per * (len(frames) if frames.ndim == 3 else 1) * (3 if o.tta else 1)
@@ -221,12 +233,17 @@ class Segmenter:
             scaled = tuple(max(16, round(n * scale)) for n in size)
             x = F.interpolate(x, size=scaled, mode="bilinear", align_corners=False, antialias=scale < 1)
         o = self.options
-        roi = tuple(min(o.tile, s) for s in x.shape[-2:])
+        onnx = self.onnx_network
+        tile = onnx.tile if onnx is not None else o.tile
+        roi = tuple(min(tile, s) for s in x.shape[-2:])
         inferer = SlidingWindowInferer(
             roi_size=roi, sw_batch_size=o.batch, overlap=o.overlap, mode="gaussian", progress=False
         )
 
         def net(batch: torch.Tensor) -> torch.Tensor:
+            if onnx is not None:
+                ticker.tick()
+                return torch.softmax(torch.from_numpy(onnx.logits(batch.cpu().numpy())), dim=1)
             if self.channels_last:
                 batch = batch.contiguous(memory_format=torch.channels_last)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):

@@ -28,6 +28,11 @@ class SegmentOptions:
         "network arithmetic: auto (bf16 on CUDA and on CPUs with native bf16, AMX or AVX-512-bf16; fp32 "
         "elsewhere), fp32 or bf16",
     )
+    onnx: str = _opt(
+        "",
+        "run the network in onnxruntime from this file (made by `cellseg export`); the model still gives "
+        "normalization, channels and size",
+    )
     tile: int = _opt(512, "tile size for sliding-window inference", 32, 8192)
     overlap: float = _opt(0.25, "overlap of neighbouring tiles (fraction of a tile)", 0.0, 0.95)
     batch: int = _opt(4, "tiles per forward pass", 1, 1024)

@@ -25,10 +25,11 @@ def main(argv=None) -> dict:
     p.add_argument("--max-frames", type=int, default=None, help="per dataset (default: all validation frames)")
     p.add_argument("--json", help="also write the figures here")
     p.add_argument("--precision", default="auto", help="auto, fp32 or bf16 (SegmentOptions.precision)")
+    p.add_argument("--onnx", default="", help="run the network from this exported ONNX file (cellseg export)")
     args = p.parse_args(argv)
     cfg = TrainConfig.from_yaml(args.config)
     root = resolve_root(cfg.data_root)
-    seg = Segmenter(args.model, device="auto", precision=args.precision)
+    seg = Segmenter(args.model, device="auto", precision=args.precision, onnx=args.onnx)
     val_sets = {}
     for spec in cfg.dataset_specs():
         _, val = load_split(spec, root, seg.rgb)  # colour images read as this model was trained to see them
