@@ -72,6 +72,8 @@ def quantize_int8(onnx_in, out, tiles: list[np.ndarray]) -> None:
             per_channel=True,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
+            # convolutions only: group norm's reductions and the softmax-bound head stay in float
+            op_types_to_quantize=["Conv"],
         )
 
     atomic_write(Path(out), write)
