@@ -343,7 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
         "segment",
         help="segment images into uint16 instance label TIFFs",
         description="Segment files and folders of images (tif, tiff, png, jpg). Writes OUT/<stem>.tif. "
-        "RGB is converted to luminance; multi-frame TIFFs (T, Y, X) give label stacks.",
+        "Colour images become grayscale as the model was trained (luminance, or hematoxylin for stained slides); "
+        "multi-frame TIFFs (T, Y, X) give label stacks.",
     )
     s.add_argument("inputs", nargs="+", help="image files or folders")
     s.add_argument("-o", "--out", "--savedir", required=True, help="output folder")
