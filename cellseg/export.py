@@ -82,8 +82,9 @@ def quantize_int8(onnx_in, out, tiles: list[np.ndarray]) -> None:
 def calibration_tiles(seg, images: list, tile: int, per_image: int = 4, seed: int = 0) -> list[np.ndarray]:
     """Random ``tile`` x ``tile`` network inputs from real images, as the Segmenter normalizes them
     (at the scale the model's size handling would run each image)."""
-    import torch.nn.functional as F
+    import torch
 
+    from .inference import resize_by
     from .io import read_channels
 
     rng = np.random.default_rng(seed)
@@ -92,14 +93,8 @@ def calibration_tiles(seg, images: list, tile: int, per_image: int = 4, seed: in
         frames, nuclear = read_channels(path, rgb=seg.rgb)
         chans = seg.channels(frames[0], None if nuclear is None else nuclear[0])
         ranges = seg.ranges(chans)
-        x = seg.normalized(chans, ranges=ranges)
-        scale = seg.scale_for(chans, ranges)
-        if scale != 1.0:
-            import torch
-
-            t = torch.from_numpy(x)[None]
-            size = [max(16, round(n * scale)) for n in x.shape[-2:]]
-            x = F.interpolate(t, size=size, mode="bilinear", align_corners=False, antialias=scale < 1)[0].numpy()
+        x = torch.from_numpy(seg.normalized(chans, ranges=ranges))[None]
+        x = resize_by(x, seg.scale_for(chans, ranges))[0].numpy()
         pad = [(0, 0)] + [(0, max(0, tile - n)) for n in x.shape[-2:]]
         x = np.pad(x, pad, mode="reflect" if all(n > tile // 2 for n in x.shape[-2:]) else "edge")
         for _ in range(per_image):

@@ -60,6 +60,18 @@ def use_bf16(precision: str, device: torch.device) -> bool:
     return device.type == "cuda" or native_bf16()
 
 
+def resize_by(x: torch.Tensor, scale: float, floor: int = 16) -> torch.Tensor:
+    """(N, C, H, W) images ``scale`` times their size (bilinear; antialiased when shrinking; at least
+    ``floor`` pixels a side). The one resampling the network's inputs get, at inference and in the
+    size features and calibration tiles that must match it."""
+    import torch.nn.functional as F
+
+    if scale == 1.0:
+        return x
+    size = tuple(max(floor, round(n * scale)) for n in x.shape[-2:])
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=scale < 1)
+
+
 def tiles_per_frame(shape: tuple[int, int], tile: int, overlap: float) -> int:
     """How many tiles MONAI's sliding window visits on a frame of this shape."""
     n = 1
@@ -131,6 +143,11 @@ class Segmenter:
         return self._onnx[1]
 
     @property
+    def tile(self) -> int:
+        """Tile side of the sliding window: the exported network's under ``--onnx``, else the option."""
+        return self.onnx_network.tile if self.options.onnx else self.options.tile
+
+    @property
     def bf16(self) -> bool:
         """Whether the network runs under bf16 autocast (``options.precision``)."""
         return use_bf16(self.options.precision, self.device)
@@ -139,7 +156,7 @@ class Segmenter:
     def count_steps(self, frames: np.ndarray, scale: float = 1.0) -> int:
         """Progress units (tile batches) that :meth:`segment` will report for these frames (at a scale)."""
         o = self.options
-        tile = self.onnx_network.tile if o.onnx else o.tile
+        tile = self.tile
 
         def scaled(r):
             return tuple(max(16, round((sl.stop - sl.start) * scale)) for sl in r)
@@ -227,27 +244,23 @@ class Segmenter:
         import torch.nn.functional as F
         from monai.inferers import SlidingWindowInferer
 
-        x = torch.from_numpy(np.ascontiguousarray(normalized))[None].to(self.device)
+        x = resize_by(torch.from_numpy(np.ascontiguousarray(normalized))[None].to(self.device), scale)
         size = tuple(normalized.shape[-2:])
-        if scale != 1.0:
-            scaled = tuple(max(16, round(n * scale)) for n in size)
-            x = F.interpolate(x, size=scaled, mode="bilinear", align_corners=False, antialias=scale < 1)
         o = self.options
         onnx = self.onnx_network
-        tile = onnx.tile if onnx is not None else o.tile
-        roi = tuple(min(tile, s) for s in x.shape[-2:])
+        roi = tuple(min(self.tile, s) for s in x.shape[-2:])
         inferer = SlidingWindowInferer(
             roi_size=roi, sw_batch_size=o.batch, overlap=o.overlap, mode="gaussian", progress=False
         )
 
         def net(batch: torch.Tensor) -> torch.Tensor:
             if onnx is not None:
-                ticker.tick()
-                return torch.softmax(torch.from_numpy(onnx.logits(batch.cpu().numpy())), dim=1)
-            if self.channels_last:
-                batch = batch.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                out = self.model(batch)
+                out = torch.from_numpy(onnx.logits(batch.cpu().numpy()))
+            else:
+                if self.channels_last:
+                    batch = batch.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                    out = self.model(batch)
             ticker.tick()
             return torch.softmax(out.float(), dim=1)
 

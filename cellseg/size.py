@@ -94,14 +94,14 @@ def size_features(normalized: np.ndarray, encoder, device="cpu") -> np.ndarray:
     import torch
     import torch.nn.functional as F
 
+    from .inference import resize_by
+
     parts = []
     with torch.inference_mode():
         for scale in FEATURE_SCALES:
             crop = central_crop(normalized, max(32, int(FEATURE_CROP / scale)))
             x = torch.from_numpy(np.ascontiguousarray(crop, dtype=np.float32))[None].to(device)
-            if scale != 1.0:
-                size = tuple(max(32, round(n * scale)) for n in x.shape[-2:])
-                x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+            x = resize_by(x, scale, floor=32)
             pad = [(-n) % 32 for n in x.shape[-2:]]
             if any(pad):
                 x = F.pad(x, (0, pad[1], 0, pad[0]), mode="replicate")
