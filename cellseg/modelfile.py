@@ -7,6 +7,7 @@ file with ``NAME.json`` beside it. The shipped default model is ``cellseg/models
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import torch
@@ -75,6 +76,18 @@ def check_normalization(meta: dict, path) -> None:
         )
 
 
+def write_model_config(path: str | Path, meta: dict) -> None:
+    """Write a model's JSON atomically: indented, each list of numbers on one line (a size regression's
+    thousands of coefficients stay three lines, not thousands)."""
+
+    def one_line(m: re.Match) -> str:
+        return "[" + ", ".join(v.strip() for v in m.group(1).split(",") if v.strip()) + "]"
+
+    # a list json.dumps spread over lines (a string's brackets never hold a raw newline)
+    text = re.sub(r"\[(\n[-+0-9.eE,\s]*)\]", one_line, json.dumps(meta, indent=2))
+    atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text + "\n"))
+
+
 def load_model(path: str | Path = "default", device: str | torch.device = "cpu") -> tuple[CellUNet, dict]:
     """Rebuild the network from its JSON config and load safetensors weights (float32, eval mode)."""
     from safetensors import SafetensorError
@@ -130,5 +143,5 @@ def save_model(model: CellUNet, folder: str | Path, half: bool = True, **info) -
     meta.pop("rgb", None)
     meta["model"]["encoder_weights"] = None
     atomic_write(folder / "model.safetensors", lambda tmp: save_file(state, tmp))
-    atomic_write(folder / "config.json", lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
+    write_model_config(folder / "config.json", meta)
     return folder

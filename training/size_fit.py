@@ -19,10 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cellseg.atomic import atomic_write
 from cellseg.datasets import load_split
 from cellseg.inference import Segmenter
-from cellseg.modelfile import model_paths
+from cellseg.modelfile import model_paths, write_model_config
 from cellseg.size import FEATURE_CROP, FEATURE_SCALES, SizeRegression, central_region, median_diameter, size_features
 
 from .data import rescale, resolve_root
@@ -119,7 +118,7 @@ def fit_size_model(cfg: TrainConfig, model, views: int = 160, seed: int = 0, vie
     _, cfg_path = model_paths(model)
     meta = json.loads(Path(cfg_path).read_text())
     meta["size_model"] = reg.to_dict()
-    atomic_write(cfg_path, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
+    write_model_config(cfg_path, meta)
     print(f"alpha {alpha:g}: size_model written into {cfg_path}")
     return reg
 
