@@ -137,6 +137,19 @@ def _with_base(raw: dict, path: Path, depth: int = 0) -> dict:
     return merged
 
 
+def _cut_back(path: Path, step: int, step_of, header: int = 0) -> None:
+    """Rewrite a log (atomically, line endings kept) without its rows after ``step``; ``step_of(row)``
+    gives a row's step, None for a row to drop; the first ``header`` rows stay."""
+    if not path.is_file():
+        return
+    rows = path.read_bytes().decode().splitlines(keepends=True)
+    keep = rows[:header] + [r for r in rows[header:] if (s := step_of(r)) is not None and s <= step]
+    if len(keep) != len(rows):
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes("".join(keep).encode())
+        os.replace(tmp, path)
+
+
 def lr_factor(step: int, warmup: int, total: int, floor: float = 0.01) -> float:
     """Linear warmup, then cosine decay to ``floor`` of the peak."""
     if step < warmup:
@@ -254,27 +267,16 @@ class Trainer:
 
     def cut_log(self, log_path: Path) -> None:
         """Keep only log rows up to the resumed step (later rows belong to steps that will run again)."""
-        if not log_path.is_file():
-            return
-        with open(log_path, newline="") as f:
-            rows = list(csv.reader(f))
-        keep = rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= self.step]
-        if len(keep) != len(rows):
-            tmp = log_path.with_name(f".{log_path.name}.tmp")
-            with open(tmp, "w", newline="") as f:
-                csv.writer(f).writerows(keep)
-            os.replace(tmp, log_path)
+
+        def step_of(row: str):
+            first = row.split(",", 1)[0]
+            return int(first) if first.isdigit() else None
+
+        _cut_back(log_path, self.step, step_of, header=1)
 
     def cut_curve(self, path: Path) -> None:
         """Keep only validation-curve rows up to the resumed step."""
-        if not path.is_file():
-            return
-        rows = [r for r in path.read_text().splitlines() if r.strip()]
-        keep = [r for r in rows if json.loads(r).get("step", 0) <= self.step]
-        if len(keep) != len(rows):
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text("".join(r + "\n" for r in keep))
-            os.replace(tmp, path)
+        _cut_back(path, self.step, lambda row: json.loads(row).get("step", 0) if row.strip() else None)
 
     # -- the balanced multi-dataset step ---------------------------------------------------
     def train_step(self, loaders: dict) -> dict:
