@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -50,16 +51,10 @@ class RandomCrops(IterableDataset):
         if not samples:
             raise CellsegError("a training dataset has no samples")
         self.channels, self.synthetic, self.p_nuclear = channels, synthetic, p_nuclear
-        self.images, self.labels, self.ignore = [], [], []
-        for s in samples:
-            ignore = s.ignore if s.ignore is not None else np.zeros(s.labels.shape, bool)
-            image = percentile_normalize(s.image)
-            if channels == 2 and s.nuclear is not None:
-                image = np.dstack([image, percentile_normalize(s.nuclear)])
-            image, labels, ignore = to_diameter(image, s.labels, ignore, diameter)
-            self.images.append(image)
-            self.labels.append(labels)
-            self.ignore.append(ignore)
+        prepared = [s if isinstance(s, Prepared) else prepare(s, channels, diameter) for s in samples]
+        self.images = [p.image for p in prepared]
+        self.labels = [p.labels for p in prepared]
+        self.ignore = [p.ignore for p in prepared]
         self.crop, self.seed, self.band, self.intensity = crop, seed, band, intensity
         self.batch, self.start = batch, start  # minibatch size, and the first crop's index (resuming)
         self.transform = train_transform(crop)
@@ -100,6 +95,24 @@ class RandomCrops(IterableDataset):
             for k in range(self.batch):
                 yield self.crop_at(self.start + b * self.batch + k)
             b += workers
+
+
+class Prepared(NamedTuple):
+    """A training sample ready for cropping: percentile-normalized image (H, W) or (H, W, 2) with the
+    nuclear channel, at the training object diameter, with its labels and ignore mask."""
+
+    image: np.ndarray
+    labels: np.ndarray
+    ignore: np.ndarray
+
+
+def prepare(sample, channels: int = 1, diameter: float | None = None) -> Prepared:
+    """A reader's Sample as the crop stream uses it (also what ``training/pack.py`` stores)."""
+    ignore = sample.ignore if sample.ignore is not None else np.zeros(sample.labels.shape, bool)
+    image = percentile_normalize(sample.image)
+    if channels == 2 and sample.nuclear is not None:
+        image = np.dstack([image, percentile_normalize(sample.nuclear)])
+    return Prepared(*to_diameter(image, sample.labels, ignore, diameter))
 
 
 def to_diameter(image: np.ndarray, labels: np.ndarray, ignore: np.ndarray, diameter: float | None):

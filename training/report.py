@@ -14,6 +14,7 @@ from cellseg.datasets import load_split
 from cellseg.inference import Segmenter
 
 from .data import resolve_root
+from .pack import load_packed
 from .trainer import TrainConfig
 from .validate import validate
 
@@ -26,19 +27,26 @@ def main(argv=None) -> dict:
     p.add_argument("--json", help="also write the figures here")
     p.add_argument("--precision", default="auto", help="auto, fp32 or bf16 (SegmentOptions.precision)")
     p.add_argument("--onnx", default="", help="run the network from this exported ONNX file (cellseg export)")
+    p.add_argument("--tta", action="store_true", help="average the network over flips (SegmentOptions.tta)")
+    p.add_argument("--given-size", action="store_true", help="give each frame its label median diameter")
+    p.add_argument("--packed", help="read the validation frames from this data pack (training/pack.py)")
+    p.add_argument("--no-baseline", action="store_true", help="skip the classical baseline")
     args = p.parse_args(argv)
     cfg = TrainConfig.from_yaml(args.config)
-    root = resolve_root(cfg.data_root)
-    seg = Segmenter(args.model, device="auto", precision=args.precision, onnx=args.onnx)
+    seg = Segmenter(args.model, device="auto", precision=args.precision, onnx=args.onnx, tta=args.tta)
     val_sets = {}
     for spec in cfg.dataset_specs():
-        _, val = load_split(spec, root, seg.rgb)  # colour images read as this model was trained to see them
+        if args.packed:
+            _, val = load_packed(args.packed, spec.name, cfg)
+        else:  # colour images read as this model was trained to see them
+            _, val = load_split(spec, resolve_root(cfg.data_root), seg.rgb)
         if val:
             val_sets[spec.name] = val
     t0 = time.time()
-    model = validate(seg, val_sets, args.max_frames)
+    model = validate(seg, val_sets, args.max_frames, given_size=args.given_size)
     t1 = time.time()
-    base = validate(otsu_watershed, val_sets, args.max_frames)
+    nothing = {"SEG": float("nan"), "DET": float("nan"), "AP50": float("nan")}
+    base = {k: nothing for k in val_sets} if args.no_baseline else validate(otsu_watershed, val_sets, args.max_frames)
     print(
         "| dataset | frames | objects | model SEG | baseline SEG | model DET | baseline DET | model AP50 "
         "| baseline AP50 |"

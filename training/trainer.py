@@ -39,7 +39,8 @@ from cellseg.modelfile import load_model, save_model
 
 from .data import infinite_loader, resolve_root
 from .distributed import Group
-from .losses import SegLoss
+from .losses import SegLoss, mix_batch
+from .pack import load_packed
 from .validate import validate
 
 
@@ -90,6 +91,15 @@ class TrainConfig:
     stop_at: int | None = None
     # datasets added to those of the base config (a config that extends its base's corpus)
     extra_datasets: list = field(default_factory=list)
+    # a data pack (training/pack.py) to read instead of the data root: training on a lent machine
+    packed: str | None = None
+    # refinement arms (issue 13): label smoothing of the cross-entropy; probability per minibatch of CutMix
+    # (image and label maps) and of mixup (training/losses.py: mix_batch)
+    # extra steps at which to validate besides every ``val_every`` (early points of the validation curve)
+    val_at: list = field(default_factory=list)
+    label_smoothing: float = 0.0
+    cutmix: float = 0.0
+    mixup: float = 0.0
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
@@ -105,9 +115,14 @@ class TrainConfig:
         cfg.dataset_specs()  # a bad dataset entry fails here, naming it
         return cfg
 
-    def dataset_specs(self) -> list[DatasetSpec]:
+    def all_specs(self) -> list[DatasetSpec]:
+        """Every dataset the config names, ``leave_out`` ones included."""
         entries = [*self.datasets, *self.extra_datasets]
-        specs = [d if isinstance(d, DatasetSpec) else DatasetSpec.from_dict(d) for d in entries]
+        return [d if isinstance(d, DatasetSpec) else DatasetSpec.from_dict(d) for d in entries]
+
+    def dataset_specs(self) -> list[DatasetSpec]:
+        """The datasets trained on (and validated to choose checkpoints): all but ``leave_out``."""
+        specs = self.all_specs()
         unknown = set(self.leave_out) - {s.name for s in specs}
         if unknown:
             raise CellsegError(f"leave_out names no dataset of the config: {sorted(unknown)}")
@@ -126,7 +141,7 @@ def _with_base(raw: dict, path: Path, depth: int = 0) -> dict:
     base's, and its ``model`` entries override the base model's one by one."""
     if "base" not in raw:
         return raw
-    if depth > 4:
+    if depth > 8:
         raise CellsegError(f"{path}: base configs nest too deep")
     base_path = path.parent / raw["base"]
     if not base_path.is_file():
@@ -171,13 +186,21 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
-        root = resolve_root(cfg.data_root)
+        root = None if cfg.packed else resolve_root(cfg.data_root)
         if cfg.rgb not in RGB_MODES:
             raise CellsegError(f"rgb must be one of {', '.join(RGB_MODES)}, not {cfg.rgb!r}")
         self.train_sets, self.val_sets = {}, {}
         self.specs = {spec.name: spec for spec in cfg.dataset_specs()}
-        for spec in self.specs.values():
-            train, val = load_split(spec, root, cfg.rgb)
+        self.held_out = {}  # leave_out sets: never trained on nor used to choose, but scored at validation
+        for spec in cfg.all_specs():
+            if cfg.packed:
+                train, val = load_packed(cfg.packed, spec.name, cfg)
+            else:
+                train, val = load_split(spec, root, cfg.rgb)
+            if spec.name not in self.specs:
+                if val:
+                    self.held_out[spec.name] = val
+                continue
             self.train_sets[spec.name] = train
             if val:
                 self.val_sets[spec.name] = val
@@ -190,7 +213,7 @@ class Trainer:
         if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.net = self.group.wrap(self.model)  # DDP across ranks, else the model itself
-        self.criterion = SegLoss(cfg.class_weights, cfg.dice_weight).to(self.device)
+        self.criterion = SegLoss(cfg.class_weights, cfg.dice_weight, cfg.label_smoothing).to(self.device)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, cfg.warmup, cfg.steps))
         self.step, self.best = 0, -1.0
@@ -284,15 +307,26 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         losses = {}
         bf16 = self.device.type == "cuda" or self.cfg.bf16
+        self.data_seconds = 0.0  # time blocked on the crop workers this step (the rest is compute)
         for k, (name, it) in enumerate(loaders.items()):
+            t0 = time.perf_counter()
             x, y = next(it)
+            self.data_seconds += time.perf_counter() - t0
             x = x.to(self.device, non_blocking=True)
             y = y.to(self.device, non_blocking=True)
             if self.cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
+            rng = np.random.default_rng([self.cfg.seed, self.group.rank, self.step, k])
+            x, y, y2, lam = mix_batch(x, y, rng, self.cfg.cutmix, self.cfg.mixup)
             with self.group.no_sync(self.net, last=k == len(loaders) - 1):  # one all-reduce a step
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
-                    loss = self.criterion(self.net(x), y) / len(loaders)
+                    out = self.net(x)
+                    loss = (
+                        self.criterion(out, y)
+                        if y2 is None
+                        else lam * self.criterion(out, y) + (1 - lam) * self.criterion(out, y2)
+                    )
+                    loss = loss / len(loaders)
                 loss.backward()
             losses[name] = loss.detach()
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
@@ -338,7 +372,7 @@ class Trainer:
         log = open(log_path if main else os.devnull, "w" if new_log or not main else "a", newline="")  # noqa: SIM115
         writer = csv.writer(log)
         if new_log:
-            writer.writerow(["step", "lr", "loss", *loaders, "seconds", "val_seg"])
+            writer.writerow(["step", "lr", "loss", *loaders, "seconds", "val_seg", "data_seconds"])
         old = {s: signal.signal(s, self._request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
         bar = tqdm(total=c.steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True, disable=not main)
         try:
@@ -349,7 +383,7 @@ class Trainer:
                 self.step += 1
                 mean = float(np.mean(list(losses.values())))
                 val = ""
-                if self.step % c.val_every == 0 or self.step == c.steps:
+                if self.step % c.val_every == 0 or self.step == c.steps or self.step in c.val_at:
                     val = self.validate_and_keep_best() if main else ""
                     self.group.barrier()
                 writer.writerow(
@@ -360,6 +394,7 @@ class Trainer:
                         *(f"{v:.4f}" for v in losses.values()),
                         f"{time.perf_counter() - t0:.3f}",
                         val,
+                        f"{self.data_seconds:.3f}",
                     ]
                 )
                 log.flush()
@@ -420,11 +455,16 @@ class Trainer:
         if mean > self.best:
             self.best = mean
             self.replace_best(validation={k: round(v["SEG"], 4) for k, v in scores.items()})
-        (self.out / "val_last.json").write_text(json.dumps({"step": self.step, **scores}, indent=1))
+        # left-out sets are scored for the record (leave-one-out tables), never to choose a checkpoint
+        held = validate(seg, self.held_out, max_frames=self.cfg.val_max_frames, given_size=given)
+        record = {"step": self.step, **scores, **({"held_out": held} if held else {})}
+        (self.out / "val_last.json").write_text(json.dumps(record, indent=1))
         crops = self.step * self.cfg.batch * len(self.train_sets)
         with open(self.out / "val_curve.jsonl", "a") as f:  # the validation curve: SEG per set against steps
             row = {"step": self.step, "crops": crops, "mean": round(mean, 4)}
-            f.write(json.dumps({**row, **{k: round(v["SEG"], 4) for k, v in scores.items()}}) + "\n")
+            row.update({k: round(v["SEG"], 4) for k, v in scores.items()})
+            row.update({f"held_out:{k}": round(v["SEG"], 4) for k, v in held.items()})
+            f.write(json.dumps(row) + "\n")
         return f"{mean:.4f}"
 
 

@@ -1,0 +1,100 @@
+"""Data packs for a lent machine (training/pack.py), held-out scoring of left-out sets, and the refinement
+arms (label smoothing, CutMix, mixup)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from cellseg.errors import CellsegError
+from cellseg.targets import IGNORE
+from cellseg.training.data import prepare
+from cellseg.training.losses import SegLoss, mix_batch
+from cellseg.training.pack import load_packed, pack
+from cellseg.training.trainer import TrainConfig, Trainer
+
+from .test_training import tiny_config
+
+
+def test_a_pack_holds_what_the_crop_stream_would_read_from_the_source(tmp_path):
+    from cellseg.datasets import load_split
+    from cellseg.training.data import resolve_root
+
+    cfg = TrainConfig.from_yaml(tiny_config(tmp_path, 1, object_diameter=30, leave_out=["sim"]))
+    record = pack(cfg, tmp_path / "pack")
+    assert set(record["datasets"]) == {"ecoli", "sim"}  # left-out sets are packed too (one pack, every row)
+    root = resolve_root(cfg.data_root)
+    for spec in cfg.all_specs():
+        train, val = load_split(spec, root, cfg.rgb)
+        ptrain, pval = load_packed(tmp_path / "pack", spec.name, cfg)
+        assert len(ptrain) == len(train) and [s.name for s in pval] == [s.name for s in val[: len(pval)]]
+        for raw, packed in zip(train, ptrain):
+            want = prepare(raw, 1, 30)
+            assert packed.image.shape == want.image.shape
+            assert (packed.labels == want.labels).mean() > 0.999  # labels lossless (shrunk ones resampled once)
+            inside = (want.image > -0.2) & (want.image < 1.7)  # the 8-bit range
+            assert np.abs(packed.image - want.image)[inside].mean() < 0.01
+    other = TrainConfig.from_yaml(tiny_config(tmp_path, 1, object_diameter=20))
+    with pytest.raises(CellsegError, match="packed for"):
+        load_packed(tmp_path / "pack", "ecoli", other)
+    with pytest.raises(CellsegError, match="not a data pack"):
+        load_packed(tmp_path, "ecoli", cfg)
+
+
+@pytest.mark.slow
+def test_a_run_on_a_pack_trains_and_scores_left_out_sets_without_choosing_by_them(tmp_path):
+    cfg = TrainConfig.from_yaml(tiny_config(tmp_path, 1, object_diameter=30, leave_out=["sim"]))
+    pack(cfg, tmp_path / "pack")
+    cfg = TrainConfig.from_yaml(
+        tiny_config(tmp_path, 2, object_diameter=30, leave_out=["sim"], packed=str(tmp_path / "pack"), val_at=[1])
+    )
+    cfg.data_root = str(tmp_path / "nowhere")  # a pack needs no data root
+    trainer = Trainer(cfg, {"size_views": 0})
+    assert set(trainer.train_sets) == {"ecoli"} and set(trainer.held_out) == {"sim"}
+    trainer.run()
+    curve = [json.loads(r) for r in (tmp_path / "run" / "val_curve.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in curve] == [1, 2]  # val_at adds step 1 to val_every's step 2
+    assert "held_out:sim" in curve[0] and "sim" not in curve[0] and curve[0]["mean"] == curve[0]["ecoli"]
+    last = json.loads((tmp_path / "run" / "val_last.json").read_text())
+    assert set(last["held_out"]) == {"sim"}
+
+
+def test_label_smoothing_moves_the_loss_of_a_confident_right_answer():
+    logits = torch.zeros(1, 3, 4, 4)
+    logits[:, 1] = 8.0
+    target = torch.ones(1, 4, 4, dtype=torch.long)
+    plain, smooth = SegLoss(None, 0.0)(logits, target), SegLoss(None, 0.0, label_smoothing=0.1)(logits, target)
+    assert plain < 0.01 < smooth  # smoothing penalizes over-confidence
+
+
+def test_cutmix_pastes_a_box_of_image_and_target_and_ignores_its_edge():
+    x = torch.stack([torch.full((1, 32, 32), float(i)) for i in range(4)])
+    y = torch.stack([torch.full((32, 32), i % 3) for i in range(4)])
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        mx, my, y2, lam = mix_batch(x, y, rng, cutmix=1.0)
+        if not torch.equal(mx, x):
+            break
+    assert y2 is None and lam == 1.0
+    assert not torch.equal(mx, x) and torch.equal(x[:, 0, 0, 0], torch.arange(4.0))  # the input is not changed
+    changed = (mx != x)[:, 0]
+    assert changed.any() and not changed.all()
+    assert (my == IGNORE).any()  # the box edge teaches nothing
+    pasted = changed & (my != IGNORE)
+    for i in range(4):  # inside the box, image and target come from the same partner crop
+        if pasted[i].any():
+            partner = int(mx[i, 0][pasted[i]][0])
+            assert torch.all(my[i][pasted[i]] == partner % 3)
+
+
+def test_mixup_blends_images_and_returns_both_targets():
+    x = torch.stack([torch.full((1, 8, 8), float(i)) for i in range(3)])
+    y = torch.stack([torch.full((8, 8), i) for i in range(3)])
+    mx, my, y2, lam = mix_batch(x, y, np.random.default_rng(1), mixup=1.0)
+    assert y2 is not None and 0 <= lam <= 1 and torch.equal(my, y)
+    partner = y2[:, 0, 0].float()
+    torch.testing.assert_close(mx[:, 0, 0, 0], lam * torch.arange(3.0) + (1 - lam) * partner)
+    assert not torch.equal(y2, y)
+    same = mix_batch(x, y, np.random.default_rng(1))  # no arm: untouched
+    assert same[0] is x and same[2] is None
