@@ -16,9 +16,15 @@ from .options import SegmentOptions
 
 def segment_file(seg, path: Path, target: Path, progress=None) -> tuple[int, float | None]:
     """Segment ``path`` into ``target`` (uint16/uint32 TIFF); returns (cells, diameter used or None)."""
-    from .io import read_channels, write_labels
+    from .io import read_channels, read_header, write_labels
 
     o = seg.options
+    if path.suffix.lower() in (".tif", ".tiff") and o.chan == 0 and o.chan2 == 0:
+        header = read_header(path)
+        if header.axes in ("YX", "YXS") and header.shape[0] * header.shape[1] > o.large:
+            from .large import segment_large  # never decoded whole: bounded memory at any size
+
+            return segment_large(seg, path, target, progress)
     frames, nuclear = read_channels(path, o.max_pixels, o.chan, o.chan2, o.planes, seg.rgb)
     labels = seg.segment(frames, progress=progress, name=path.name, nuclear=nuclear)
     labels = labels[0] if len(frames) == 1 else labels

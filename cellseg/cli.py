@@ -33,8 +33,9 @@ SEGMENT_FLAGS = [
     "chan2",
     "planes",
     "max_pixels",
+    "large",
 ]
-CTC_FLAGS = [f for f in SEGMENT_FLAGS if f != "planes"]
+CTC_FLAGS = [f for f in SEGMENT_FLAGS if f not in ("planes", "large")]
 
 
 class _Bars:
@@ -95,7 +96,7 @@ def _segment(args) -> int:
             files.remove(f)
     if not files:
         return _report(0, failed, out)
-    bars = _Bars(args.quiet, {"images": "img", "tiles": "tile"})
+    bars = _Bars(args.quiet, {"images": "img", "tiles": "tile", "blocks": "block"})
     done = 0
 
     def report(path: Path, result) -> None:

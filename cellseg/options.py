@@ -67,6 +67,13 @@ class SegmentOptions:
         1,
         None,
     )
+    large: int = _opt(
+        25_000_000,
+        "2-D TIFF images of more pixels than this are read lazily, segmented block by block and written as a "
+        "tiled BigTIFF, in bounded memory whatever their size",
+        1,
+        None,
+    )
     block: int = _opt(
         2048, "frames larger than this many pixels a side are segmented block by block (bounded memory)", 64, None
     )

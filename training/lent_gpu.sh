@@ -35,7 +35,7 @@ for f in cellseg/*; do ln -s "$PWD/$f" "$PKG/cellseg/"; done
 ln -s "$PWD/training" "$PKG/cellseg/training"
 ln -s "$PWD/datasets" "$PKG/cellseg/datasets"
 export PYTHONPATH="$PKG${PYTHONPATH:+:$PYTHONPATH}" CELLSEG_CACHE="$PWD/.init" PYTHONUNBUFFERED=1
-python3 - > runs/logs/env.txt 2>&1 <<'EOF' || { cat runs/logs/env.txt; exit 1; }
+python3 -P - > runs/logs/env.txt 2>&1 <<'EOF' || { cat runs/logs/env.txt; exit 1; }
 import os, torch, timm, segmentation_models_pytorch as smp, monai, albumentations, cv2, skimage
 import cellseg.training.trainer
 print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")
@@ -48,23 +48,31 @@ if command -v nvidia-smi >/dev/null; then
   SMI=$!
 fi
 
-timeout -s TERM $((BUDGET - 25)) python3 -m cellseg train training/configs/gpu/v2.yaml "${EXTRA[@]}" \
-  > runs/logs/v2.txt 2>&1 &
-MAIN=$!
-
-for row in loo_full loo_nuclei loo_wholecells loo_phase loo_he loo_bacteria arm_label_smoothing arm_cutmix arm_mixup loo_dic; do
+MAIN=${MAIN-v2}  # MAIN= (empty): no long run
+ROWS=${ROWS:-loo_full loo_nuclei loo_wholecells loo_phase loo_he loo_bacteria arm_label_smoothing arm_cutmix arm_mixup loo_dic}
+if [ -n "$MAIN" ]; then
+  timeout -s TERM $((BUDGET - 25)) python3 -P -m cellseg train training/configs/gpu/$MAIN.yaml "${EXTRA[@]}" \
+    > runs/logs/$MAIN.txt 2>&1 &
+  PIDS=($!)
+fi
+row() {
+  timeout -s TERM "$2" python3 -P -m cellseg train training/configs/gpu/$1.yaml "${EXTRA[@]}" > runs/logs/$1.txt 2>&1
+  echo "$1: exit $? at $(( $(date +%s) - START )) s" | tee -a runs/logs/rows.txt
+}
+PIDS=(${PIDS[@]+"${PIDS[@]}"})
+for r in $ROWS; do
   t=$(left)
-  if [ "$t" -lt 70 ]; then echo "skipped $row: ${t} s left" | tee -a runs/logs/skipped.txt; continue; fi
-  timeout -s TERM $((t - 25)) python3 -m cellseg train training/configs/gpu/$row.yaml "${EXTRA[@]}" \
-    > runs/logs/$row.txt 2>&1
-  echo "$row: exit $? at $(( $(date +%s) - START )) s" | tee -a runs/logs/rows.txt
+  if [ -n "${PARALLEL:-}" ]; then row "$r" $((t - 15)) & PIDS+=($!); continue; fi  # PARALLEL=1: every row at once
+  if [ "$t" -lt 70 ]; then echo "skipped $r: ${t} s left" | tee -a runs/logs/skipped.txt; continue; fi
+  row "$r" $((t - 25))
 done
-wait $MAIN
-echo "v2: exit $? at $(( $(date +%s) - START )) s" | tee -a runs/logs/rows.txt
+[ ${#PIDS[@]} -gt 0 ] && wait "${PIDS[@]}"
 [ -n "${SMI:-}" ] && kill "$SMI"
 
-cp runs/gpu_v2/best/model.safetensors "$OUT/v2.safetensors"
-cp runs/gpu_v2/best/config.json "$OUT/v2.json"
+if [ -n "$MAIN" ]; then
+  cp runs/gpu_$MAIN/best/model.safetensors "$OUT/$MAIN.safetensors"
+  cp runs/gpu_$MAIN/best/config.json "$OUT/$MAIN.json"
+fi
 tar czf "$OUT/runs.tgz" runs/logs runs/gpu_*/log.csv runs/gpu_*/val_curve.jsonl runs/gpu_*/val_last.json \
   runs/gpu_*/best/config.json 2>/dev/null
 ls -la "$OUT"
