@@ -98,3 +98,25 @@ def test_mixup_blends_images_and_returns_both_targets():
     assert not torch.equal(y2, y)
     same = mix_batch(x, y, np.random.default_rng(1))  # no arm: untouched
     assert same[0] is x and same[2] is None
+
+
+def test_a_fused_step_takes_the_step_of_per_dataset_accumulation(tmp_path):
+    """One forward over all datasets' minibatches = one per dataset, for group norm (no shared statistics)."""
+    import copy
+
+    trainers = {}
+    for fused in (False, True):
+        torch.manual_seed(0)
+        trainers[fused] = Trainer(TrainConfig.from_yaml(tiny_config(tmp_path, 1, fused=fused, channels_last=False)))
+    trainers[True].model.load_state_dict(copy.deepcopy(trainers[False].model.state_dict()))
+    assert trainers[False].model.config.norm == "group"
+    gen = torch.Generator().manual_seed(1)
+    data = {}
+    for n in "ab":
+        data[n] = (torch.randn(2, 1, 64, 64, generator=gen), torch.randint(0, 3, (2, 64, 64), generator=gen))
+    losses = {}
+    for fused, trainer in trainers.items():
+        losses[fused] = trainer.train_step({n: iter([data[n]]) for n in data})
+    assert losses[True] == pytest.approx(losses[False], rel=1e-4)
+    for p, q in zip(trainers[False].model.parameters(), trainers[True].model.parameters()):
+        torch.testing.assert_close(p, q, atol=2e-5, rtol=1e-4)
