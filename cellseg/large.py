@@ -20,7 +20,6 @@ Peak memory is a few blocks, whatever the image size (``benchmarks/large_image.p
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
@@ -266,19 +265,10 @@ def _write_tiled(dst: Path, tiles, shape: tuple[int, int], dtype) -> None:
     """A tiled, zlib-compressed BigTIFF from an iterator of TILE x TILE tiles (row-major), atomically."""
     import tifffile
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    try:
+    from .atomic import atomic_write
+
+    def write(tmp: str) -> None:
         with tifffile.TiffWriter(tmp, bigtiff=True) as tif:
             tif.write(tiles, shape=shape, dtype=dtype, tile=(TILE, TILE), compression="zlib")
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    atomic_write(dst, write)
