@@ -326,12 +326,13 @@ def _size_model(meta: dict, path):
 
 
 class _Ticker:
-    """Counts tile batches and reports them to a progress callback."""
+    """Counts units of work (tile batches; blocks on the large-image path) and reports them to a progress
+    callback."""
 
-    def __init__(self, total: int, progress: Progress | None, item: str = ""):
-        self.done, self.total, self.progress, self.item = 0, total, progress, item
+    def __init__(self, total: int, progress: Progress | None, item: str = "", stage: str = "tiles"):
+        self.done, self.total, self.progress, self.item, self.stage = 0, total, progress, item, stage
 
-    def tick(self) -> None:
-        self.done += 1
+    def tick(self, n: int = 1) -> None:
+        self.done += n
         if self.progress is not None:
-            self.progress(ProgressEvent("tiles", self.done, self.total, self.item))
+            self.progress(ProgressEvent(self.stage, self.done, self.total, self.item))

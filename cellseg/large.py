@@ -27,7 +27,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .errors import InputError
-from .progress import Progress, ProgressEvent
+from .progress import Progress
 from .targets import INTERIOR
 
 TILE = 256  # output TIFF tile side
@@ -105,10 +105,8 @@ class _BlockStore:
     """Per-block arrays in a folder: ``put(kind, i, j, array)``; ``read(kind, ys, xs)`` assembles any
     region from the blocks it covers (memory-mapped reads of just those rows)."""
 
-    def __init__(self, folder: Path, shape: tuple[int, int], block: int):
-        self.folder, self.shape, self.block = folder, shape, block
-        self.rows = range(0, shape[0], block)
-        self.cols = range(0, shape[1], block)
+    def __init__(self, folder: Path, block: int):
+        self.folder, self.block = folder, block
 
     def put(self, kind: str, i: int, j: int, array: np.ndarray) -> None:
         np.save(self.folder / f"{kind}_{i}_{j}.npy", array)
@@ -134,21 +132,10 @@ class _BlockStore:
 def _seam_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(n, 2) id pairs that touch (8-connected) across a seam between edge lines ``a`` and ``b``."""
     pairs = []
-    for shift in (-1, 0, 1):
-        if shift < 0:
-            u, v = a[1:], b[:-1]
-        elif shift > 0:
-            u, v = a[:-1], b[1:]
-        else:
-            u, v = a, b
+    for u, v in ((a, b), (a[1:], b[:-1]), (a[:-1], b[1:])):  # straight across, and both diagonals
         both = (u > 0) & (v > 0)
         pairs.append(np.stack([u[both], v[both]], 1))
-    return np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64)
-
-
-def _report(progress: Progress | None, done: int, total: int, name: str) -> None:
-    if progress is not None:
-        progress(ProgressEvent("blocks", done, total, name))
+    return np.concatenate(pairs)
 
 
 def segment_large(seg, src: str | Path, dst: str | Path, progress: Progress | None = None) -> tuple[int, float | None]:
@@ -177,11 +164,10 @@ def segment_large(seg, src: str | Path, dst: str | Path, progress: Progress | No
     scale = seg.scale_for(chans, ranges)
     block = o.block
     rows, cols = range(0, h, block), range(0, w, block)
-    total = 3 * len(rows) * len(cols)
-    done = 0
-    ticker = _Ticker(0, None)
+    ticker = _Ticker(0, None)  # tile batches go unreported here: progress counts blocks
+    blocks_done = _Ticker(3 * len(rows) * len(cols), progress, src.name, stage="blocks")  # three passes
     with tempfile.TemporaryDirectory(prefix=".cellseg-large-", dir=dst.parent) as tmp:
-        store = _BlockStore(Path(tmp), (h, w), block)
+        store = _BlockStore(Path(tmp), block)
         # 1. class maps and interior components per block, ids made unique by an offset
         offset = 0
         for region, core, target in blocks((h, w), block, o.block_margin):
@@ -197,23 +183,24 @@ def segment_large(seg, src: str | Path, dst: str | Path, progress: Progress | No
             offset += n
             store.put("classes", i, j, classes)
             store.put("interior", i, j, lab)
-            done += 1
-            _report(progress, done, total, src.name)
-        # 2. join components touching across seams (right, down and both diagonals)
+            blocks_done.tick()
+
+        # 2. join components touching across seams: to the right, below, and both lower diagonals
+        def line(i: int, j: int, index) -> np.ndarray:
+            return np.array(store.get("interior", i, j)[index])
+
+        neighbours = (
+            (0, 1, np.s_[:, -1], np.s_[:, 0]),
+            (1, 0, np.s_[-1], np.s_[0]),
+            (1, 1, np.s_[-1:, -1], np.s_[:1, 0]),
+            (1, -1, np.s_[-1:, 0], np.s_[:1, -1]),
+        )
         pairs = []
         for i in range(len(rows)):
             for j in range(len(cols)):
-                a = store.get("interior", i, j)
-                if j + 1 < len(cols):
-                    pairs.append(_seam_pairs(np.array(a[:, -1]), np.array(store.get("interior", i, j + 1)[:, 0])))
-                if i + 1 < len(rows):
-                    down = store.get("interior", i + 1, j)
-                    pairs.append(_seam_pairs(np.array(a[-1]), np.array(down[0])))
-                    if j + 1 < len(cols):
-                        pairs.append(_seam_pairs(a[-1:, -1], np.array(store.get("interior", i + 1, j + 1)[0:1, 0])))
-                    if j > 0:
-                        pairs.append(_seam_pairs(a[-1:, 0], np.array(store.get("interior", i + 1, j - 1)[0:1, -1])))
-                del a
+                for di, dj, mine, theirs in neighbours:
+                    if i + di < len(rows) and 0 <= j + dj < len(cols):
+                        pairs.append(_seam_pairs(line(i, j, mine), line(i + di, j + dj, theirs)))
         edges = np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64)
         graph = coo_matrix((np.ones(len(edges), np.int8), (edges[:, 0], edges[:, 1])), shape=(offset + 1, offset + 1))
         _, root = connected_components(graph, directed=False)
@@ -233,8 +220,7 @@ def segment_large(seg, src: str | Path, dst: str | Path, progress: Progress | No
                 core = lab[y0 - ys.start : min(y0 + block, h) - ys.start, x0 - xs.start : min(x0 + block, w) - xs.start]
                 sizes += np.bincount(core.ravel(), minlength=len(sizes))
                 store.put("grown", i, j, np.ascontiguousarray(core))
-                done += 1
-                _report(progress, done, total, src.name)
+                blocks_done.tick()
         # 4. drop small objects, sequential ids, written a band of tiles at a time
         keep = sizes >= max(o.min_size, 1)
         keep[0] = False
@@ -244,7 +230,7 @@ def segment_large(seg, src: str | Path, dst: str | Path, progress: Progress | No
         lut[keep] = np.arange(1, n + 1)
 
         def tiles():
-            nonlocal done
+            rows_written = 0
             for y0 in range(0, h, TILE):
                 ys = slice(y0, min(y0 + TILE, h))
                 band = lut[store.read("grown", ys, slice(0, w), np.int64)]
@@ -253,9 +239,10 @@ def segment_large(seg, src: str | Path, dst: str | Path, progress: Progress | No
                     part = band[:, x0 : x0 + TILE]
                     tile[: part.shape[0], : part.shape[1]] = part
                     yield tile
-                if (y0 + TILE) % block == 0 or y0 + TILE >= h:
-                    done += len(cols)
-                    _report(progress, min(done, total), total, src.name)
+                now = len(rows) if y0 + TILE >= h else (y0 + TILE) // block  # rows of blocks written
+                if now > rows_written:
+                    blocks_done.tick((now - rows_written) * len(cols))
+                    rows_written = now
 
         _write_tiled(dst, tiles(), (h, w), dtype)
     return n, seg.last_diameter

@@ -106,27 +106,39 @@ class Prepared(NamedTuple):
     ignore: np.ndarray
 
 
-def prepare(sample, channels: int = 1, diameter: float | None = None) -> Prepared:
-    """A reader's Sample as the crop stream uses it (also what ``training/pack.py`` stores)."""
+def normalized(sample, channels: int = 1) -> Prepared:
+    """A reader's Sample percentile-normalized (with its nuclear channel for two-channel models) at its
+    own scale, with an ignore mask (all False where the sample has none)."""
     ignore = sample.ignore if sample.ignore is not None else np.zeros(sample.labels.shape, bool)
     image = percentile_normalize(sample.image)
     if channels == 2 and sample.nuclear is not None:
         image = np.dstack([image, percentile_normalize(sample.nuclear)])
-    return Prepared(*to_diameter(image, sample.labels, ignore, diameter))
+    return Prepared(image, sample.labels, ignore)
+
+
+def prepare(sample, channels: int = 1, diameter: float | None = None) -> Prepared:
+    """A reader's Sample as the crop stream uses it (``training/pack.py`` stores the same)."""
+    return Prepared(*to_diameter(*normalized(sample, channels), diameter))
+
+
+def diameter_factor(labels: np.ndarray, diameter: float | None) -> float:
+    """The rescaling that brings the median object diameter of ``labels`` to ``diameter`` (1: none asked
+    for, or no objects), within 0.1-10."""
+    from cellseg.size import median_diameter
+
+    d = median_diameter(labels) if diameter else None
+    return float(np.clip(diameter / d, 0.1, 10.0)) if d else 1.0
+
+
+def scaled(image: np.ndarray, labels: np.ndarray, ignore: np.ndarray, f: float):
+    """``rescale`` by ``f``, or the arrays as they are when ``f`` is within 2% of 1."""
+    return (image, labels, ignore) if abs(f - 1) < 0.02 else rescale(image, labels, ignore, f)
 
 
 def to_diameter(image: np.ndarray, labels: np.ndarray, ignore: np.ndarray, diameter: float | None):
     """Rescale a sample so its median object diameter (from its labels) is ``diameter`` (None: as is).
     Image bilinear, labels and ignore mask nearest; the augmentation's scale jitter comes on top."""
-    from cellseg.size import median_diameter
-
-    d = median_diameter(labels) if diameter else None
-    if not d:
-        return image, labels, ignore
-    f = float(np.clip(diameter / d, 0.1, 10.0))
-    if abs(f - 1) < 0.02:
-        return image, labels, ignore
-    return rescale(image, labels, ignore, f)
+    return scaled(image, labels, ignore, diameter_factor(labels, diameter))
 
 
 def rescale(image: np.ndarray, labels: np.ndarray, ignore: np.ndarray, f: float):

@@ -5,7 +5,8 @@
 A lent GPU machine takes at most 64 MiB with the working tree, and the shared data is 246 MB, so a pack
 stores only what training and checkpoint validation read, compactly:
 
-- training samples as the crop stream uses them (``training.data.prepare``): percentile-normalized, and
+- training samples as the crop stream uses them (``training.data.prepare``: ``normalized``, then
+  ``diameter_factor``): percentile-normalized, and
   already shrunk to the config's object diameter where that makes them smaller (sets with large objects);
   sets with small objects are stored at their own scale and grown when loaded.
 - the validation frames that checkpoint validation reads (``val_max_frames`` of each set, picked as
@@ -33,9 +34,8 @@ from cellseg.datasets import load_split
 from cellseg.datasets.sample import Sample
 from cellseg.errors import CellsegError
 from cellseg.normalize import percentile_normalize
-from cellseg.size import median_diameter
 
-from .data import Prepared, rescale, resolve_root
+from .data import Prepared, diameter_factor, normalized, rescale, resolve_root, scaled
 from .validate import pick
 
 LOW, SPAN = -0.25, 2.0  # normalized intensities LOW..LOW+SPAN map onto 0..255
@@ -94,13 +94,8 @@ def pack(cfg, out: str | Path) -> dict:
         train, val = load_split(spec, root, cfg.rgb)
         arrays, scales = {}, []
         for i, s in enumerate(train):
-            image = percentile_normalize(s.image)
-            if fp["channels"] == 2 and s.nuclear is not None:
-                image = np.dstack([image, percentile_normalize(s.nuclear)])
-            ignore = s.ignore if s.ignore is not None else np.zeros(s.labels.shape, bool)
-            labels = s.labels
-            d = median_diameter(labels) if cfg.object_diameter else None
-            f = float(np.clip(cfg.object_diameter / d, 0.1, 10.0)) if d else 1.0
+            image, labels, ignore = normalized(s, fp["channels"])
+            f = diameter_factor(labels, cfg.object_diameter)
             if f < 0.98:  # shrink now (smaller pack); growing waits for the loading machine
                 image, labels, ignore = rescale(image, labels, ignore, f)
                 f = 1.0
@@ -148,9 +143,7 @@ def load_packed(folder: str | Path, name: str, cfg) -> tuple[list[Prepared], lis
             image = _decode_image(planes)
             labels = _decode_mask(z[f"train_labels_{i}"]).astype(np.int32)
             ignore = _decode_mask(z[f"train_ignore_{i}"]).astype(bool)
-            if abs(f - 1) >= 0.02:
-                image, labels, ignore = rescale(image, labels, ignore, f)
-            train.append(Prepared(image, labels, ignore))
+            train.append(Prepared(*scaled(image, labels, ignore, f)))
         val = [
             Sample(_decode_image([z[f"val_image_{i}_0"]]), _decode_mask(z[f"val_labels_{i}"]).astype(np.int32), name, v)
             for i, v in enumerate(entry["val_names"])

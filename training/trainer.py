@@ -93,17 +93,17 @@ class TrainConfig:
     extra_datasets: list = field(default_factory=list)
     # a data pack (training/pack.py) to read instead of the data root: training on a lent machine
     packed: str | None = None
-    # refinement arms (issue 13): label smoothing of the cross-entropy; probability per minibatch of CutMix
-    # (image and label maps) and of mixup (training/losses.py: mix_batch)
     # extra steps at which to validate besides every ``val_every`` (early points of the validation curve)
     val_at: list = field(default_factory=list)
+    # refinement arms (issue 13): label smoothing of the cross-entropy; probability per minibatch of CutMix
+    # (image and label maps) and of mixup (training/losses.py: mix_batch)
     label_smoothing: float = 0.0
+    cutmix: float = 0.0
+    mixup: float = 0.0
     # one forward/backward over every dataset's minibatch at once instead of one per dataset: the same
     # loss (each dataset's own, averaged) and, with group or frozen batch norm (no statistics shared
     # between samples), the same gradient; far fewer, larger kernels (a GPU left idle by ten small passes)
     fused: bool = False
-    cutmix: float = 0.0
-    mixup: float = 0.0
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
