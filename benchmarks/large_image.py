@@ -1,13 +1,14 @@
 """Peak memory and time of `cellseg segment` on large images, and of refusing a hostile one.
 
-    python benchmarks/large_image.py [--sizes 4000 8000 16000] [--model default] [--diameter 0]
+    python benchmarks/large_image.py [--sizes 4000 8000 16000] [--model default] [--diameter 0] [--dask local:2]
 
 For each size, builds a SIZE x SIZE uint16 tiled zlib TIFF by tiling a real HeLa frame from
 ../shared/data, mirrored (a synthetic pattern if that is absent), written tile by tile; segments it
 with `cellseg segment` in a child process and reports wall time, megapixels per second, peak resident
 memory (ru_maxrss of the child) and cells. Images above ``--large`` (25 MP) take the lazy block path.
 First writes a small zlib TIFF whose header says it decodes to about 7 GB and reports how long `segment`
-takes to refuse it and the child's peak memory.
+takes to refuse it and the child's peak memory. With ``--dask ADDRESS`` the blocks go to that cluster's
+workers (``local:N``: N worker processes started by the child; the peak is then the largest process's).
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ def main() -> None:
     p.add_argument("--model", default="default")
     p.add_argument("--diameter", type=float, default=0.0, help="0: estimated, as a user would run it")
     p.add_argument("--skip-hostile", action="store_true")
+    p.add_argument("--dask", help="segment with --dask ADDRESS (blocks spread over its workers)")
     a = p.parse_args()
     with tempfile.TemporaryDirectory(dir=".") as tmp:
         tmp = Path(tmp)
@@ -105,6 +107,9 @@ def main() -> None:
             mp = size * size / 1e6
             path = "lazy blocks" if size * size > 25_000_000 else "in memory"
             args = ["segment", str(folder / "big.tif"), "-o", str(tmp / f"out{size}"), "--model", a.model]
+            if a.dask:
+                args += ["--dask", a.dask]
+                path += f", --dask {a.dask}"
             s, peak, rc, out, last = child([*args, "--diameter", str(a.diameter)])
             m = re.search(r"\((\d+) cells", out)
             cells = m.group(1) if m else "?"

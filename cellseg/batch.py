@@ -3,7 +3,8 @@
 :func:`segment_file` reads the channels the options pick, segments every frame and writes the labels
 atomically; any problem with the file is an :class:`cellseg.errors.InputError` naming it, so a batch
 goes on with the next file. :func:`segment_files_on_dask` spreads such calls over the workers of a
-``dask.distributed`` cluster, each worker loading the model once.
+``dask.distributed`` cluster, each worker loading the model once; a large image (:func:`is_large`) is
+segmented from here with its blocks spread over the same workers (:func:`cellseg.large.segment_large`).
 """
 
 from __future__ import annotations
@@ -16,15 +17,13 @@ from .options import SegmentOptions
 
 def segment_file(seg, path: Path, target: Path, progress=None) -> tuple[int, float | None]:
     """Segment ``path`` into ``target`` (uint16/uint32 TIFF); returns (cells, diameter used or None)."""
-    from .io import read_channels, read_header, write_labels
+    from .io import read_channels, write_labels
 
     o = seg.options
-    if path.suffix.lower() in (".tif", ".tiff") and o.chan == 0 and o.chan2 == 0:
-        header = read_header(path)
-        if header.axes in ("YX", "YXS") and header.shape[0] * header.shape[1] > o.large:
-            from .large import segment_large  # never decoded whole: bounded memory at any size
+    if is_large(path, o):
+        from .large import segment_large  # never decoded whole: bounded memory at any size
 
-            return segment_large(seg, path, target, progress)
+        return segment_large(seg, path, target, progress)
     frames, nuclear = read_channels(path, o.max_pixels, o.chan, o.chan2, o.planes, seg.rgb)
     labels = seg.segment(frames, progress=progress, name=path.name, nuclear=nuclear)
     labels = labels[0] if len(frames) == 1 else labels
@@ -33,6 +32,17 @@ def segment_file(seg, path: Path, target: Path, progress=None) -> tuple[int, flo
     except OSError as e:
         raise InputError(path, f"cannot write {target} ({e.strerror or e})") from None
     return (int(labels.max()) if labels.size else 0), seg.last_diameter
+
+
+def is_large(path: Path, options: SegmentOptions) -> bool:
+    """Whether ``path`` goes the large-image way (:mod:`cellseg.large`): a 2-D TIFF of more than
+    ``options.large`` pixels, segmented without picking channels."""
+    from .io import read_header
+
+    if path.suffix.lower() not in (".tif", ".tiff") or options.chan or options.chan2:
+        return False
+    header = read_header(path)
+    return header.axes in ("YX", "YXS") and header.shape[0] * header.shape[1] > options.large
 
 
 def guarded(fn, path: Path):
@@ -50,10 +60,10 @@ def guarded(fn, path: Path):
 _WORKER_MODELS: dict = {}  # on a worker process: (model, device, precision) -> Segmenter
 
 
-def _on_worker(options: dict, path: str, target: str) -> tuple[int, float | None]:
+def worker_segmenter(opts: SegmentOptions):
+    """This worker's Segmenter for ``opts``, the model loaded once per worker process."""
     from .inference import Segmenter
 
-    opts = SegmentOptions(**options)
     key = (opts.model, opts.device, opts.precision)
     if key not in _WORKER_MODELS:
         try:  # the worker's threads are its share of the machine
@@ -66,6 +76,11 @@ def _on_worker(options: dict, path: str, target: str) -> tuple[int, float | None
         _WORKER_MODELS[key] = Segmenter(options=opts)
     seg = _WORKER_MODELS[key]
     seg.options = opts
+    return seg
+
+
+def _on_worker(options: dict, path: str, target: str) -> tuple[int, float | None]:
+    seg = worker_segmenter(SegmentOptions(**options))
     return guarded(lambda: segment_file(seg, Path(path), Path(target)), Path(path))
 
 

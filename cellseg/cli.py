@@ -17,7 +17,7 @@ from .errors import CellsegError, InputError
 from .options import PRECISIONS, SegmentOptions, option_fields
 from .progress import ProgressEvent
 
-#: SegmentOptions fields that are flags of ``segment`` and of ``ctc segment`` (block sizes stay internal)
+#: SegmentOptions fields that are flags of ``segment`` and of ``ctc segment`` (the block margin stays internal)
 SEGMENT_FLAGS = [
     "model",
     "device",
@@ -34,6 +34,7 @@ SEGMENT_FLAGS = [
     "planes",
     "max_pixels",
     "large",
+    "block",
 ]
 CTC_FLAGS = [f for f in SEGMENT_FLAGS if f not in ("planes", "large")]
 
@@ -74,7 +75,7 @@ def _options(args, names: list[str]) -> SegmentOptions:
 
 
 def _segment(args) -> int:
-    from .batch import dask_client, guarded, segment_file, segment_files_on_dask
+    from .batch import dask_client, guarded, is_large, segment_file, segment_files_on_dask
     from .io import check_size, find_images, read_header
     from .safety import check_no_clobber, check_writable_folder
 
@@ -120,8 +121,19 @@ def _segment(args) -> int:
             bars(ProgressEvent("images", finished, len(files)))
 
         try:
+            large = [f for f in files if guarded(lambda f=f: is_large(f, opts), f)]
             bars(ProgressEvent("images", 0, len(files)))
-            segment_files_on_dask(client, {f: targets[f] for f in files}, opts, tick)
+            segment_files_on_dask(client, {f: targets[f] for f in files if f not in large}, opts, tick)
+            if large:  # one at a time from here, their blocks spread over the workers
+                from .inference import Segmenter
+                from .large import segment_large
+
+                seg = Segmenter(options=opts)
+                for f in large:
+                    try:
+                        tick(f, guarded(lambda f=f: segment_large(seg, f, targets[f], bars, client=client), f))
+                    except InputError as e:
+                        tick(f, e)
         finally:
             client.close()
         return _report(done, failed, out)

@@ -16,6 +16,12 @@ a region at a time). Then, with every intermediate in per-block files in a tempo
 
 Peak memory is a few blocks, whatever the image size (``benchmarks/large_image.py`` measures it). A
 "blocks" progress event follows every block of each pass.
+
+Given a ``dask.distributed`` client, step 1 (the network: nearly all of the time) runs on the cluster's
+workers, one task per block, each worker loading the model once (:func:`cellseg.batch.worker_segmenter`);
+they read the image and write their blocks where this process does, so workers on other machines need the
+input and output folders at the same paths (a shared file system). Steps 2 to 4 run here. The labels are
+the same as in one process: blocks number their components from 1 and get their offsets in block order.
 """
 
 from __future__ import annotations
@@ -107,12 +113,18 @@ class _BlockStore:
 
     def __init__(self, folder: Path, block: int):
         self.folder, self.block = folder, block
+        self.offsets: dict[tuple[int, int], int] = {}  # added to the nonzero "interior" ids of each block
 
     def put(self, kind: str, i: int, j: int, array: np.ndarray) -> None:
         np.save(self.folder / f"{kind}_{i}_{j}.npy", array)
 
     def get(self, kind: str, i: int, j: int) -> np.ndarray:
-        return np.load(self.folder / f"{kind}_{i}_{j}.npy", mmap_mode="r")
+        part = np.load(self.folder / f"{kind}_{i}_{j}.npy", mmap_mode="r")
+        if kind != "interior" or not self.offsets.get((i, j)):
+            return part
+        part = np.array(part)
+        part[part > 0] += self.offsets[i, j]
+        return part
 
     def read(self, kind: str, ys: slice, xs: slice, dtype) -> np.ndarray:
         out = np.empty((ys.stop - ys.start, xs.stop - xs.start), dtype)
@@ -138,16 +150,19 @@ def _seam_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.concatenate(pairs)
 
 
-def segment_large(seg, src: str | Path, dst: str | Path, progress: Progress | None = None) -> tuple[int, float | None]:
+def segment_large(
+    seg, src: str | Path, dst: str | Path, progress: Progress | None = None, client=None
+) -> tuple[int, float | None]:
     """Segment the 2-D TIFF ``src`` into a tiled BigTIFF of labels at ``dst`` in bounded memory; returns
-    (objects, diameter used or None). ``seg`` is a :class:`cellseg.inference.Segmenter`."""
+    (objects, diameter used or None). ``seg`` is a :class:`cellseg.inference.Segmenter`; with a
+    ``dask.distributed`` ``client``, the blocks' network passes run on its workers."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
     from .channels import looks_stained
     from .inference import _Ticker, blocks
     from .io import label_dtype
-    from .normalize import apply_range, percentile_range
+    from .normalize import percentile_range
     from .postprocess import _grow_into_seams, fill_holes
 
     src, dst = Path(src), Path(dst)
@@ -164,26 +179,26 @@ def segment_large(seg, src: str | Path, dst: str | Path, progress: Progress | No
     scale = seg.scale_for(chans, ranges)
     block = o.block
     rows, cols = range(0, h, block), range(0, w, block)
-    ticker = _Ticker(0, None)  # tile batches go unreported here: progress counts blocks
     blocks_done = _Ticker(3 * len(rows) * len(cols), progress, src.name, stage="blocks")  # three passes
     with tempfile.TemporaryDirectory(prefix=".cellseg-large-", dir=dst.parent) as tmp:
         store = _BlockStore(Path(tmp), block)
-        # 1. class maps and interior components per block, ids made unique by an offset
+        # 1. class maps and interior components per block (ids from 1 in each; offsets in block order)
+        jobs = [
+            (region, core, (t[0].start // block, t[1].start // block))
+            for region, core, t in blocks((h, w), block, o.block_margin)
+        ]
+        job = (src, stained, ranges, scale, store.folder, block)
+        if client is None:
+            counts = []
+            for region, core, ij in jobs:
+                counts.append(_block_classes(seg, *job, region, core, ij))
+                blocks_done.tick()
+        else:
+            counts = _classes_on_dask(client, o, job, jobs, blocks_done)
         offset = 0
-        for region, core, target in blocks((h, w), block, o.block_margin):
-            i, j = target[0].start // block, target[1].start // block
-            x = np.zeros((len(chans), region[0].stop - region[0].start, region[1].stop - region[1].start), np.float32)
-            x[0] = apply_range(gray[region], *ranges[0])  # an absent nuclear channel stays zeros
-            probs = seg._probabilities(x, ticker, scale)
-            classes = np.argmax(probs[(slice(None), *core)], axis=0).astype(np.uint8)
-            del probs, x
-            lab = np.zeros(classes.shape, np.int32)
-            n = ndi.label(classes == INTERIOR, structure=np.ones((3, 3), bool), output=lab)
-            lab[lab > 0] += offset
+        for (_, _, ij), n in zip(jobs, counts):
+            store.offsets[ij] = offset
             offset += n
-            store.put("classes", i, j, classes)
-            store.put("interior", i, j, lab)
-            blocks_done.tick()
 
         # 2. join components touching across seams: to the right, below, and both lower diagonals
         def line(i: int, j: int, index) -> np.ndarray:
@@ -246,6 +261,52 @@ def segment_large(seg, src: str | Path, dst: str | Path, progress: Progress | No
 
         _write_tiled(dst, tiles(), (h, w), dtype)
     return n, seg.last_diameter
+
+
+def _block_classes(seg, src: Path, stained: bool, ranges, scale: float, folder: Path, block: int, region, core, ij):
+    """Step 1 for one block: its class map and interior components (ids from 1), saved in ``folder``;
+    returns how many components it holds."""
+    from .inference import _Ticker
+    from .normalize import apply_range
+
+    gray = _Gray(LazyImage(src), stained)
+    x = np.zeros((seg.in_channels, region[0].stop - region[0].start, region[1].stop - region[1].start), np.float32)
+    x[0] = apply_range(gray[region], *ranges[0])  # an absent nuclear channel stays zeros
+    probs = seg._probabilities(x, _Ticker(0, None), scale)  # tile batches go unreported: progress counts blocks
+    classes = np.argmax(probs[(slice(None), *core)], axis=0).astype(np.uint8)
+    del probs, x
+    lab = np.zeros(classes.shape, np.int32)
+    n = ndi.label(classes == INTERIOR, structure=np.ones((3, 3), bool), output=lab)
+    store = _BlockStore(Path(folder), block)
+    store.put("classes", *ij, classes)
+    store.put("interior", *ij, lab)
+    return int(n)
+
+
+def _block_on_worker(options: dict, *job) -> int:
+    from .batch import worker_segmenter
+    from .options import SegmentOptions
+
+    return _block_classes(worker_segmenter(SegmentOptions(**options)), *job)
+
+
+def _classes_on_dask(client, options, job: tuple, jobs: list, blocks_done) -> list[int]:
+    """Step 1 with one task per block on the cluster's workers; counts in block order. Ctrl-C cancels
+    the blocks that have not run."""
+    from distributed import as_completed
+
+    futures = [
+        client.submit(_block_on_worker, options.to_dict(), *job, region, core, ij, pure=False)
+        for region, core, ij in jobs
+    ]
+    try:
+        for fut in as_completed(futures):
+            fut.result()  # a worker's error is raised here
+            blocks_done.tick()
+    except BaseException:
+        client.cancel(futures)
+        raise
+    return [f.result() for f in futures]
 
 
 def _write_tiled(dst: Path, tiles, shape: tuple[int, int], dtype) -> None:
