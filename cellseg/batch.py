@@ -9,29 +9,60 @@ segmented from here with its blocks spread over the same workers (:func:`cellseg
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from .errors import CellsegError, InputError
 from .options import SegmentOptions
+from .outputs import OutputOptions
 
 
-def segment_file(seg, path: Path, target: Path, progress=None) -> tuple[int, float | None]:
-    """Segment ``path`` into ``target`` (uint16/uint32 TIFF); returns (cells, diameter used or None)."""
-    from .io import read_channels, write_labels
+@dataclass
+class FileResult:
+    """What segmenting one file gave: objects, the diameter the model was set to (None: not rescaled),
+    the objects' median equivalent diameter, seconds, and the extra files written."""
 
-    o = seg.options
+    cells: int
+    diameter: float | None
+    median_diameter: float | None = None
+    seconds: float = 0.0
+    extras: list = field(default_factory=list)
+    note: str = ""
+
+
+def segment_file(
+    seg, path: Path, target: Path, progress=None, outputs: OutputOptions | None = None, client=None
+) -> FileResult:
+    """Segment ``path`` into ``target`` (uint16/uint32 TIFF), and write the extra files ``outputs`` asks
+    for beside it. A large image (:func:`is_large`) takes the bounded-memory path, its blocks on the
+    ``client``'s Dask workers when one is given."""
+    from .io import read_all_channels, select_channels, write_labels
+    from .outputs import median_diameter, write_extras
+    from .postprocess import label_sizes
+
+    start = time.perf_counter()
+    o, outputs = seg.options, outputs or OutputOptions()
     if is_large(path, o):
-        from .large import segment_large  # never decoded whole: bounded memory at any size
+        from .large import labels_sizes, segment_large  # never decoded whole: bounded memory at any size
 
-        return segment_large(seg, path, target, progress)
-    frames, nuclear = read_channels(path, o.max_pixels, o.chan, o.chan2, o.planes, seg.rgb)
+        cells, diameter = segment_large(seg, path, target, progress, client=client)
+        note = "measurements, overlays and ROIs are not written for images above --large" if outputs.any() else ""
+        median = median_diameter(labels_sizes(target))
+        return FileResult(cells, diameter, median, time.perf_counter() - start, note=note)
+    fyxc, color = read_all_channels(path, o.max_pixels, o.planes)
+    frames, nuclear = select_channels(fyxc, color, path, o.chan, o.chan2, seg.rgb)
     labels = seg.segment(frames, progress=progress, name=path.name, nuclear=nuclear)
-    labels = labels[0] if len(frames) == 1 else labels
     try:
-        write_labels(target, labels)
+        write_labels(target, labels[0] if len(frames) == 1 else labels)
+        extras = write_extras(outputs, target, labels, fyxc) if outputs.any() else []
     except OSError as e:
-        raise InputError(path, f"cannot write {target} ({e.strerror or e})") from None
-    return (int(labels.max()) if labels.size else 0), seg.last_diameter
+        raise InputError(path, f"cannot write beside {target} ({e.strerror or e})") from None
+    cells = int(labels.max()) if labels.size else 0
+    median = median_diameter(np.concatenate([label_sizes(f)[1:] for f in labels.reshape(-1, *labels.shape[-2:])]))
+    return FileResult(cells, seg.last_diameter, median, time.perf_counter() - start, extras)
 
 
 def is_large(path: Path, options: SegmentOptions) -> bool:
@@ -79,9 +110,9 @@ def worker_segmenter(opts: SegmentOptions):
     return seg
 
 
-def _on_worker(options: dict, path: str, target: str) -> tuple[int, float | None]:
+def _on_worker(options: dict, path: str, target: str, outputs: OutputOptions) -> FileResult:
     seg = worker_segmenter(SegmentOptions(**options))
-    return guarded(lambda: segment_file(seg, Path(path), Path(target)), Path(path))
+    return guarded(lambda: segment_file(seg, Path(path), Path(target), outputs=outputs), Path(path))
 
 
 def dask_client(address: str):
@@ -101,13 +132,16 @@ def dask_client(address: str):
         raise CellsegError(f"--dask {address}: cannot reach the scheduler ({e})") from None
 
 
-def segment_files_on_dask(client, jobs: dict, options: SegmentOptions, report):
+def segment_files_on_dask(client, jobs: dict, options: SegmentOptions, report, outputs: OutputOptions | None = None):
     """Segment ``jobs`` ({input path: output path}) on the cluster's workers. ``report(path, result)``
-    is called as each file finishes, with (cells, diameter) or the file's InputError. Ctrl-C cancels
-    what has not run."""
+    is called as each file finishes, with its FileResult or its InputError. Ctrl-C cancels what has
+    not run."""
     from distributed import as_completed
 
-    futures = {client.submit(_on_worker, options.to_dict(), str(p), str(t), pure=False): p for p, t in jobs.items()}
+    outputs = outputs or OutputOptions()
+    futures = {
+        client.submit(_on_worker, options.to_dict(), str(p), str(t), outputs, pure=False): p for p, t in jobs.items()
+    }
     try:
         for fut in as_completed(futures):
             path = futures[fut]

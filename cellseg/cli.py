@@ -8,6 +8,7 @@ renders as tqdm bars.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -33,6 +34,9 @@ SEGMENT_FLAGS = [
     "chan2",
     "planes",
     "max_pixels",
+    "max_size",
+    "interior_threshold",
+    "fill_holes",
     "large",
     "block",
 ]
@@ -40,13 +44,26 @@ CTC_FLAGS = [f for f in SEGMENT_FLAGS if f not in ("planes", "large")]
 
 
 class _Bars:
-    """Renders progress events as tqdm bars, one per stage (a bar closes when its stage is done)."""
+    """Renders progress events as tqdm bars, one per stage (a bar closes when its stage is done); when
+    stderr is not a terminal (a log file, a pipe), as plain lines at every tenth of a stage instead,
+    with no carriage returns."""
 
-    def __init__(self, quiet: bool, units: dict[str, str]):
+    def __init__(self, quiet: bool, units: dict[str, str], plain: bool | None = None):
         self.quiet, self.units, self.bars = quiet, units, {}
+        self.plain = (not sys.stderr.isatty()) if plain is None else plain
+        self.shown: dict[str, tuple] = {}  # plain mode: stage -> (item, total, tenths shown)
 
     def __call__(self, event: ProgressEvent) -> None:
         if self.quiet:
+            return
+        desc = event.item if event.stage == "tiles" and event.item else event.stage
+        if self.plain:
+            tenth = 10 * event.done // max(event.total, 1)
+            key = (event.item, event.total)
+            if self.shown.get(event.stage, (None, None, -1))[:2] != key or tenth > self.shown[event.stage][2]:
+                if event.done or event.stage != "tiles":
+                    print(f"{desc}: {event.done}/{event.total} {self.units.get(event.stage, 'it')}", file=sys.stderr)
+                self.shown[event.stage] = (*key, tenth)
             return
         from tqdm import tqdm
 
@@ -54,7 +71,6 @@ class _Bars:
         if bar is None or bar.total != event.total or event.done < bar.n:
             if bar is not None:
                 bar.close()
-            desc = event.item if event.stage == "tiles" and event.item else event.stage
             bar = self.bars[event.stage] = tqdm(
                 total=event.total, desc=desc, unit=self.units.get(event.stage, "it"), leave=event.stage != "tiles"
             )
@@ -64,10 +80,14 @@ class _Bars:
             del self.bars[event.stage]
 
     def write(self, line: str) -> None:
-        if not self.quiet:
-            from tqdm import tqdm
+        if self.quiet:
+            return
+        if self.plain:
+            print(line, flush=True)
+            return
+        from tqdm import tqdm
 
-            tqdm.write(line)
+        tqdm.write(line)
 
 
 def _options(args, names: list[str]) -> SegmentOptions:
@@ -75,14 +95,18 @@ def _options(args, names: list[str]) -> SegmentOptions:
 
 
 def _segment(args) -> int:
-    from .batch import dask_client, guarded, is_large, segment_file, segment_files_on_dask
+    from .batch import FileResult, dask_client, guarded, is_large, segment_file, segment_files_on_dask
     from .io import check_size, find_images, read_header
+    from .outputs import OutputOptions, Summary
     from .safety import check_no_clobber, check_writable_folder
 
     out = Path(args.out)
     files, failed = find_images(args.inputs)
     targets = {f: out / f"{f.stem}{args.suffix}.tif" for f in files}
-    check_no_clobber(targets)  # before anything is written; exit 2 naming the input
+    outputs = OutputOptions(png=args.save_png, csv=args.save_csv, rois=args.save_rois)
+    summary = Summary(out)
+    extras = [summary.path] + [x for t in targets.values() for x in outputs.paths(t).values()]
+    check_no_clobber(targets, others=extras)  # before anything is written; exit 2 naming the input
     check_writable_folder(out)
     opts = _options(args, SEGMENT_FLAGS)
     owner: dict[Path, Path] = {}
@@ -95,21 +119,34 @@ def _segment(args) -> int:
         except InputError as e:
             failed.append(e)
             files.remove(f)
+    for e in failed:
+        summary.add(e.path, error=e.problem)
     if not files:
+        summary.write()
         return _report(0, failed, out)
     bars = _Bars(args.quiet, {"images": "img", "tiles": "tile", "blocks": "block"})
     done = 0
 
-    def report(path: Path, result) -> None:
+    def report(path: Path, result: FileResult | InputError) -> None:
         nonlocal done
         if isinstance(result, InputError):
             failed.append(result)
-            return
-        cells, diameter = result
-        done += 1
-        size = f", diameter {diameter:.1f} px" if diameter else ""
-        bars.write(f"{path} -> {targets[path]} ({cells} cells{size})")
+            summary.add(path, error=result.problem)
+        else:
+            done += 1
+            r = result
+            summary.add(path, targets[path], r.cells, r.median_diameter, r.diameter, r.seconds)
+            size = f", diameter {r.diameter:.1f} px" if r.diameter else ""
+            bars.write(f"{path} -> {targets[path]} ({r.cells} cells{size})")
+            if args.verbose:
+                median = f"median cell diameter {r.median_diameter:.1f} px, " if r.median_diameter else ""
+                bars.write(f"  {median}{r.seconds:.1f} s" + "".join(f"; {x}" for x in r.extras))
+            if r.note:
+                bars.write(f"  {path.name}: {r.note}")
+        summary.write()  # after every file: a cancelled run keeps the rows of what it did
 
+    if args.verbose:
+        bars.write(f"model {opts.model}, device {opts.device}, precision {opts.precision}; {len(files)} input(s)")
     if args.dask:  # files spread over the workers of a Dask cluster, each loading the model once
         client = dask_client(args.dask)
         finished = 0
@@ -123,15 +160,15 @@ def _segment(args) -> int:
         try:
             large = [f for f in files if guarded(lambda f=f: is_large(f, opts), f)]
             bars(ProgressEvent("images", 0, len(files)))
-            segment_files_on_dask(client, {f: targets[f] for f in files if f not in large}, opts, tick)
+            small = {f: targets[f] for f in files if f not in large}
+            segment_files_on_dask(client, small, opts, tick, outputs)
             if large:  # one at a time from here, their blocks spread over the workers
                 from .inference import Segmenter
-                from .large import segment_large
 
                 seg = Segmenter(options=opts)
                 for f in large:
                     try:
-                        tick(f, guarded(lambda f=f: segment_large(seg, f, targets[f], bars, client=client), f))
+                        tick(f, guarded(lambda f=f: segment_file(seg, f, targets[f], bars, outputs, client), f))
                     except InputError as e:
                         tick(f, e)
         finally:
@@ -144,7 +181,7 @@ def _segment(args) -> int:
         if len(files) > 1:
             bars(ProgressEvent("images", i, len(files)))
         try:
-            report(path, guarded(lambda path=path: segment_file(seg, path, targets[path], bars), path))
+            report(path, guarded(lambda path=path: segment_file(seg, path, targets[path], bars, outputs), path))
         except InputError as e:
             report(path, e)
     if len(files) > 1:
@@ -300,6 +337,19 @@ def _ctc_package(args) -> int:
     return 0
 
 
+class _Help(argparse.HelpFormatter):
+    """Help that shows each option's default (where it has a meaningful one)."""
+
+    def _get_help_string(self, action):
+        help = action.help or ""
+        default = action.default
+        if "%(default)" in help or default is None or default is False or default is argparse.SUPPRESS or default == "":
+            return help
+        if action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
+            help += " (default: %(default)s)"
+        return help
+
+
 def _device(text: str) -> str:
     if text in ("auto", "cpu", "cuda") or (text.startswith("cuda:") and text[5:].isdigit()):
         return text
@@ -335,7 +385,8 @@ def _add_options(p: argparse.ArgumentParser, names: list[str]) -> None:
     for name, default, typ, help, lo, hi in option_fields(names):
         flag = "--" + name.replace("_", "-")
         if typ == "bool":
-            p.add_argument(flag, action="store_true", help=help)
+            action = argparse.BooleanOptionalAction if default else "store_true"
+            p.add_argument(flag, action=action, default=default, help=help)
         elif name == "device":
             p.add_argument(flag, type=_device, default=default, help=help)
         elif name == "precision":
@@ -349,8 +400,17 @@ def _add_options(p: argparse.ArgumentParser, names: list[str]) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cellseg", description="Universal cell instance segmentation.")
+    from . import __version__
+
+    p = argparse.ArgumentParser(
+        prog="cellseg",
+        description="Universal cell instance segmentation. Cellpose's flags (--dir, --savedir, --use_gpu, "
+        "--pretrained_model, ...) are understood too.",
+        formatter_class=_Help,
+    )
+    p.add_argument("--version", action="version", version=f"cellseg {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser = functools.partial(sub.add_parser, formatter_class=_Help)
 
     s = sub.add_parser(
         "segment",
@@ -368,13 +428,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="added to each output name: OUT/<stem><suffix>.tif (e.g. _labels, to write beside the images)",
     )
     _add_options(s, SEGMENT_FLAGS)
+    s.add_argument("--save-png", action="store_true", help="also write <stem>_outlines.png: outlines over the image")
+    s.add_argument(
+        "--save-csv",
+        action="store_true",
+        help="also write <stem>_cells.csv: per-cell area, centroid, bounding box, equivalent diameter, eccentricity, "
+        "solidity, mean and max intensity per channel",
+    )
+    s.add_argument("--save-rois", action="store_true", help="also write <stem>_rois.zip: ImageJ/Fiji ROIs")
     s.add_argument(
         "--dask",
         metavar="ADDRESS",
         help="spread the files over a Dask cluster: a scheduler address (tcp://host:8786), or local / local:N "
         "to start N worker processes here",
     )
-    s.add_argument("-q", "--quiet", action="store_true")
+    talk = s.add_mutually_exclusive_group()
+    talk.add_argument("-q", "--quiet", action="store_true", help="no progress and no per-file lines")
+    talk.add_argument("-v", "--verbose", action="store_true", help="also the settings, seconds and files per image")
     s.set_defaults(func=_segment)
 
     e = sub.add_parser("evaluate", help="SEG, DET, AP@0.5, F1@0.5 of predictions against ground truth")
@@ -440,7 +510,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .cellpose_flags import translate
+
+    argv, notes = translate(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(argv)
+    if not getattr(args, "quiet", False):
+        for note in notes:
+            print(f"cellseg: note: {note}", file=sys.stderr)
     try:
         return args.func(args)
     except CellsegError as e:

@@ -22,7 +22,7 @@ from .errors import CellsegError
 from .io import as_channels, label_dtype
 from .normalize import apply_range, percentile_range
 from .options import DEFAULTS, SegmentOptions
-from .postprocess import classes_to_labels, probabilities_to_labels
+from .postprocess import classes_to_labels, probabilities_to_labels, to_classes
 from .progress import Progress, ProgressEvent
 
 #: the network never sees a frame rescaled beyond these factors (a 4x upscale is 16x the pixels)
@@ -236,7 +236,7 @@ class Segmenter:
         out = np.empty(shape, np.uint8)
         for region, core, target in blocks(shape, self.options.block, self.options.block_margin):
             probs = self._probabilities(self.normalized(chans, region, ranges), ticker, scale)
-            out[target] = np.argmax(probs[(slice(None), *core)], axis=0)
+            out[target] = to_classes(probs[(slice(None), *core)], self.options.interior_threshold)
         return out
 
     @torch.inference_mode()
@@ -278,7 +278,12 @@ class Segmenter:
 
     def labels(self, probs: np.ndarray) -> np.ndarray:
         """Instance labels (uint16, uint32 beyond 65,535 objects) from class probabilities (3, Y, X)."""
-        return probabilities_to_labels(probs, min_size=self.options.min_size)
+        return probabilities_to_labels(probs, options=self.options)
+
+    def to_labels(self, classes: np.ndarray) -> np.ndarray:
+        """Instance labels from a class map, with the options' sizes and hole filling."""
+        o = self.options
+        return classes_to_labels(classes, o.min_size, 1, o.max_size, o.fill_holes)
 
     def segment(
         self,
@@ -305,7 +310,7 @@ class Segmenter:
             scale = self.scale_for(chans, ranges)
             if scale != 1.0:  # the network sees more or fewer tiles than planned
                 ticker.total += self.count_steps(frame[None], scale) - self.count_steps(frame[None])
-            out.append(classes_to_labels(self.classes(chans, ticker, scale, ranges), min_size=self.options.min_size))
+            out.append(self.to_labels(self.classes(chans, ticker, scale, ranges)))
         dtype = label_dtype(max(int(o.max()) for o in out))
         stacked = np.stack([o.astype(dtype, copy=False) for o in out])
         return stacked[0] if squeeze else stacked

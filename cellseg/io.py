@@ -238,6 +238,12 @@ def read_channels(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """(signal, nuclear) frames of one image file as float32 (T, Y, X); nuclear is None unless
     ``chan2`` picks a channel. Channel numbers as in Cellpose (:mod:`cellseg.channels`)."""
+    fyxc, color = read_all_channels(path, max_pixels, planes)
+    return select_channels(fyxc, color, path, chan, chan2, rgb)
+
+
+def read_all_channels(path: str | Path, max_pixels: int = DEFAULTS.max_pixels, planes: bool = False):
+    """(pixels as stored, arranged (T, Y, X, C), colour model) of one image file."""
     path = Path(path)
     if not path.exists():
         raise InputError(path, "no such file")
@@ -249,8 +255,12 @@ def read_channels(
         raise InputError(path, f"image is empty (shape {arr.shape})")
     if header.axes in ("YX", "YXS") and arr.ndim != len(header.axes):  # PIL/imagecodecs decided the bands
         header = Header(arr.shape, arr.dtype, "YX" if arr.ndim == 2 else "YXS", header.color)
-    fyxc = to_frames_channels(arr, header, path, planes)
-    signal, nuclear = select(fyxc, header.color, path, chan, chan2, rgb)
+    return to_frames_channels(arr, header, path, planes), header.color
+
+
+def select_channels(fyxc: np.ndarray, color: str, path, chan: int, chan2: int, rgb: str = "luminance"):
+    """(signal, nuclear) float32 (T, Y, X) frames picked from (T, Y, X, C) pixels, as :func:`read_channels`."""
+    signal, nuclear = select(fyxc, color, path, chan, chan2, rgb)
     return _check_frames(signal, path), None if nuclear is None else _check_frames(nuclear, path)
 
 

@@ -163,7 +163,7 @@ def segment_large(
     from .inference import _Ticker, blocks
     from .io import label_dtype
     from .normalize import percentile_range
-    from .postprocess import _grow_into_seams, fill_holes
+    from .postprocess import _grow_into_seams, fill_holes, size_filter
 
     src, dst = Path(src), Path(dst)
     o = seg.options
@@ -231,13 +231,14 @@ def segment_large(
                 lab = root[store.read("interior", ys, xs, np.int32)]
                 classes = store.read("classes", ys, xs, np.uint8)
                 _grow_into_seams(lab, classes, 1, block=max(lab.shape))
-                lab = fill_holes(lab, inplace=True)
+                if o.fill_holes:
+                    lab = fill_holes(lab, inplace=True)
                 core = lab[y0 - ys.start : min(y0 + block, h) - ys.start, x0 - xs.start : min(x0 + block, w) - xs.start]
                 sizes += np.bincount(core.ravel(), minlength=len(sizes))
                 store.put("grown", i, j, np.ascontiguousarray(core))
                 blocks_done.tick()
         # 4. drop small objects, sequential ids, written a band of tiles at a time
-        keep = sizes >= max(o.min_size, 1)
+        keep = ~size_filter(sizes, max(o.min_size, 1), o.max_size)
         keep[0] = False
         n = int(keep.sum())
         dtype = label_dtype(n)
@@ -268,12 +269,13 @@ def _block_classes(seg, src: Path, stained: bool, ranges, scale: float, folder: 
     returns how many components it holds."""
     from .inference import _Ticker
     from .normalize import apply_range
+    from .postprocess import to_classes
 
     gray = _Gray(LazyImage(src), stained)
     x = np.zeros((seg.in_channels, region[0].stop - region[0].start, region[1].stop - region[1].start), np.float32)
     x[0] = apply_range(gray[region], *ranges[0])  # an absent nuclear channel stays zeros
     probs = seg._probabilities(x, _Ticker(0, None), scale)  # tile batches go unreported: progress counts blocks
-    classes = np.argmax(probs[(slice(None), *core)], axis=0).astype(np.uint8)
+    classes = to_classes(probs[(slice(None), *core)], seg.options.interior_threshold)
     del probs, x
     lab = np.zeros(classes.shape, np.int32)
     n = ndi.label(classes == INTERIOR, structure=np.ones((3, 3), bool), output=lab)
@@ -307,6 +309,19 @@ def _classes_on_dask(client, options, job: tuple, jobs: list, blocks_done) -> li
         client.cancel(futures)
         raise
     return [f.result() for f in futures]
+
+
+def labels_sizes(path: str | Path, band: int = 1024) -> np.ndarray:
+    """Pixel count of every object id (without the background) of a label TIFF, a band of rows at a time."""
+    image = LazyImage(path)
+    h, w = image.size
+    sizes = np.zeros(1, np.int64)
+    for y in range(0, h, band):
+        counts = np.bincount(image.read(slice(y, min(y + band, h)), slice(0, w)).ravel())
+        if len(counts) > len(sizes):
+            sizes = np.pad(sizes, (0, len(counts) - len(sizes)))
+        sizes[: len(counts)] += counts
+    return sizes[1:]
 
 
 def _write_tiled(dst: Path, tiles, shape: tuple[int, int], dtype) -> None:

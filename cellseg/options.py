@@ -45,6 +45,16 @@ class SegmentOptions:
         None,
     )
     min_size: int = _opt(15, "drop objects smaller than this (pixels)", 0, None)
+    max_size: int = _opt(0, "drop objects larger than this (pixels); 0 = no limit", 0, None)
+    interior_threshold: float = _opt(
+        0.0,
+        "how much more probable a pixel's interior class must be than the others for it to seed a cell, -1 to 1: "
+        "0 = the most probable class; lower finds more and larger cells, higher fewer and smaller "
+        "(Cellpose's cellprob_threshold x is tanh(x/2) here)",
+        -1.0,
+        1.0,
+    )
+    fill_holes: bool = _opt(True, "fill holes enclosed by one cell")
     chan: int = _opt(
         0,
         "channel to segment, numbered as in Cellpose: 0 = grayscale (luminance of colour images, or the "

@@ -17,17 +17,37 @@ from .options import DEFAULTS
 from .targets import BOUNDARY, INTERIOR
 
 
-def classes_to_labels(classes: np.ndarray, min_size: int = DEFAULTS.min_size, seam: int = 1) -> np.ndarray:
+def to_classes(probs: np.ndarray, threshold: float = DEFAULTS.interior_threshold) -> np.ndarray:
+    """uint8 class map from class probabilities (3, ...): the most probable class, except that with a
+    ``threshold`` t a pixel is interior exactly when P(interior) exceeds both other classes by more than t
+    (t < 0: more and larger cells; t > 0: fewer and smaller); the others take the likelier of the two."""
+    if threshold == 0:
+        return np.argmax(probs, axis=0).astype(np.uint8)
+    other = np.maximum(probs[0], probs[BOUNDARY])
+    classes = np.where(probs[BOUNDARY] > probs[0], np.uint8(BOUNDARY), np.uint8(0))
+    classes[probs[INTERIOR] - other > threshold] = INTERIOR
+    return classes
+
+
+def classes_to_labels(
+    classes: np.ndarray,
+    min_size: int = DEFAULTS.min_size,
+    seam: int = 1,
+    max_size: int = DEFAULTS.max_size,
+    holes: bool = DEFAULTS.fill_holes,
+) -> np.ndarray:
     """Instance labels from a 2-D class map (0 background, 1 interior, 2 boundary): uint16, or uint32
-    when there are more than 65,535 objects."""
+    when there are more than 65,535 objects. Objects outside ``min_size``..``max_size`` pixels (0: no
+    upper limit) are dropped; ``holes``: fill holes enclosed by one object."""
     labels = np.zeros(classes.shape, np.int32)
     n = ndi.label(classes == INTERIOR, structure=np.ones((3, 3), bool), output=labels)
     if n == 0:
         return np.zeros(classes.shape, np.uint16)
     if seam > 0:
         _grow_into_seams(labels, classes, seam)
-    labels = fill_holes(labels, inplace=True)
-    labels = remove_small(labels, min_size, inplace=True)
+    if holes:
+        labels = fill_holes(labels, inplace=True)
+    labels = remove_small(labels, min_size, inplace=True, max_size=max_size)
     return sequential(labels)
 
 
@@ -82,16 +102,30 @@ def _grow_into_seams(labels: np.ndarray, classes: np.ndarray, seam: int, block: 
         labels[region][a] = values
 
 
-def probabilities_to_labels(probs: np.ndarray, min_size: int = DEFAULTS.min_size) -> np.ndarray:
-    """Instance labels from class probabilities shaped (3, Y, X)."""
-    return classes_to_labels(np.argmax(probs, axis=0).astype(np.uint8), min_size=min_size)
+def probabilities_to_labels(probs: np.ndarray, min_size: int = DEFAULTS.min_size, options=None) -> np.ndarray:
+    """Instance labels from class probabilities shaped (3, Y, X); ``options`` (SegmentOptions) gives the
+    threshold, sizes and hole filling instead."""
+    if options is None:
+        return classes_to_labels(to_classes(probs), min_size=min_size)
+    o = options
+    return classes_to_labels(to_classes(probs, o.interior_threshold), o.min_size, 1, o.max_size, o.fill_holes)
 
 
-def remove_small(labels: np.ndarray, min_size: int, inplace: bool = False) -> np.ndarray:
-    if min_size <= 0:
+def size_filter(sizes: np.ndarray, min_size: int, max_size: int = 0) -> np.ndarray:
+    """Which ids (index) to drop, given every id's pixel count: below ``min_size`` or above ``max_size``
+    (0: no limit); never the background."""
+    drop = sizes < min_size
+    if max_size > 0:
+        drop |= sizes > max_size
+    drop[0] = False
+    return drop
+
+
+def remove_small(labels: np.ndarray, min_size: int, inplace: bool = False, max_size: int = 0) -> np.ndarray:
+    """Objects below ``min_size`` (and above ``max_size`` > 0) pixels set to background."""
+    if min_size <= 0 and max_size <= 0:
         return labels
-    small = label_sizes(labels) < min_size
-    small[0] = False
+    small = size_filter(label_sizes(labels), min_size, max_size)
     if small.any():
         if inplace:
             labels[small[labels]] = 0

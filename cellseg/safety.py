@@ -4,7 +4,7 @@ symlink or a hard link to it), and the output folder exists and takes files."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from .errors import CellsegError
@@ -21,14 +21,16 @@ def _identity(path: Path) -> tuple[int, int] | None:
 def check_no_clobber(
     targets: Mapping[Path, Path],
     fix: str = "write elsewhere with -o OTHER_FOLDER, or name outputs apart with --suffix _labels",
+    others: Iterable[Path] = (),
 ) -> None:
-    """Raise (exit 2) when any output path is, or links to, any input file; nothing is written first."""
+    """Raise (exit 2) when any output path (``targets``' values and ``others``) is, or links to, any
+    input file (``targets``' keys); nothing is written first."""
     inputs = {}
     for src in targets:
         ident = _identity(src)
         if ident is not None:
             inputs[ident] = src
-    for dst in targets.values():
+    for dst in [*targets.values(), *others]:
         ident = _identity(dst)
         if ident is not None and ident in inputs:
             raise CellsegError(f"{dst}: output would overwrite the input {inputs[ident]}; {fix}")

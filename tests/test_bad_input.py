@@ -33,7 +33,7 @@ def test_batch_with_bad_files(batch_dir, tmp_path, tiny_model_dir, capsys):
     code = main(["segment", str(batch_dir), str(missing), "-o", str(out), "--model", str(tiny_model_dir), "-q"])
     err = capsys.readouterr().err
     assert code != 0
-    assert sorted(p.name for p in out.iterdir()) == ["good.tif"], "only the good file has an output"
+    assert sorted(p.name for p in out.iterdir()) == ["good.tif", "summary.csv"], "only the good file has an output"
     expected = {
         "missing.tif": "no such file",
         "text.tif": "not a readable image",

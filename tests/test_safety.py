@@ -45,7 +45,7 @@ def test_output_folder_equal_to_input_folder_is_refused(images, tiny_model_dir, 
     assert run("segment", images, "-o", images, "--suffix", "_labels", "--model", tiny_model_dir, "-q") == 0
     after = snapshot(images)
     assert {k: v for k, v in after.items() if k in before} == before
-    assert sorted(after) == ["a.tif", "a_labels.tif", "b.tif", "b_labels.tif"]
+    assert sorted(after) == ["a.tif", "a_labels.tif", "b.tif", "b_labels.tif", "summary.csv"]
 
 
 @pytest.mark.parametrize("link", ["symlink", "hardlink"])
@@ -116,7 +116,7 @@ def test_first_run_segments_the_shipped_sample(tmp_path, capsys):
     assert run("segment", FOLDER, "-o", out) == 0
     captured = capsys.readouterr()
     err = captured.out + captured.err
-    assert sorted(p.name for p in out.iterdir()) == ["he_tissue.tif", "nuclei_dsb2018.tif"]
+    assert sorted(p.name for p in out.iterdir()) == ["he_tissue.tif", "nuclei_dsb2018.tif", "summary.csv"]
     assert "nuclei_dsb2018.tif" in err and re.search(r"\(\d+ cells", err) and str(out.resolve()) in err
     score = evaluate_pair(tifffile.imread(NUCLEI_LABELS), tifffile.imread(out / "nuclei_dsb2018.tif"))
     # an image no cellseg model was trained on; the shipped model finds most of its 125 nuclei
@@ -171,7 +171,7 @@ def test_hostile_sizes_are_refused_from_the_header(tmp_path, tiny_model_dir, cap
     assert code == 1 and seconds < 5
     for name in ("huge.tif", "huge_png.png"):
         assert any(name in line and "--max-pixels" in line for line in err.splitlines()), err
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ok.tif"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ok.tif", "summary.csv"]
     # the limit is an option: a low one refuses the small image, then raising it lets it through
     small = ["segment", d / "ok.tif", "--model", tiny_model_dir, "-q", "--max-pixels"]
     assert run(*small, 100, "-o", tmp_path / "o2") == 1
@@ -284,7 +284,7 @@ def test_write_failures_are_per_file(images, tmp_path, tiny_model_dir, capsys, m
     code = run("segment", images, "-o", out, "--model", tiny_model_dir, "-q")
     err = capsys.readouterr().err
     assert code == 1
-    assert sorted(p.name for p in out.iterdir()) == ["a.tif", "b.tif"] and (out / "b.tif").is_file()
+    assert sorted(p.name for p in out.iterdir()) == ["a.tif", "b.tif", "summary.csv"] and (out / "b.tif").is_file()
     for name, problem in (("a.tif", "cannot write"), ("c.tif", "No space left"), ("d.tif", "Permission denied")):
         assert any(name in line and problem in line for line in err.splitlines()), err
     assert "3 input(s) failed" in err and "segmented 1 of 4" in err and "Traceback" not in err

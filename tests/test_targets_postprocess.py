@@ -89,3 +89,24 @@ def test_probabilities_argmax_seams_and_min_size():
     assert (labels[5:20, 15] > 0).all(), "seam pixels go back to a neighbouring cell"
     assert (labels > 0).sum() == 2 * 150 + 15
     assert probabilities_to_labels(probs, min_size=0).max() == 3
+
+
+def test_threshold_sizes_and_hole_filling_follow_the_options():
+    from cellseg.options import SegmentOptions
+    from cellseg.postprocess import to_classes
+
+    probs = np.zeros((3, 40, 60), np.float32)
+    probs[0] = 1.0
+    probs[:, 5:25, 5:25] = np.array([0.2, 0.6, 0.2])[:, None, None]  # a confident cell (margin 0.4)
+    probs[:, 12:16, 12:16] = np.array([0.8, 0.1, 0.1])[:, None, None]  # a hole in it
+    probs[:, 5:10, 40:45] = np.array([0.3, 0.4, 0.3])[:, None, None]  # a faint 25-pixel one (margin 0.1)
+    np.testing.assert_array_equal(to_classes(probs, 0.0), np.argmax(probs, axis=0))
+    assert (to_classes(probs, -1.0)[probs[1] > 0] == 1).all()  # lowest threshold: every pixel with some interior
+    default = probabilities_to_labels(probs, options=SegmentOptions(min_size=0))
+    assert default.max() == 2 and default[13, 13] == default[6, 6]  # both cells, the hole filled
+    strict = probabilities_to_labels(probs, options=SegmentOptions(min_size=0, interior_threshold=0.2))
+    assert strict.max() == 1 and strict[7, 42] == 0  # the faint one is gone
+    assert probabilities_to_labels(probs, options=SegmentOptions(min_size=0, max_size=100)).max() == 1
+    assert probabilities_to_labels(probs, options=SegmentOptions(min_size=30)).max() == 1
+    holes = probabilities_to_labels(probs, options=SegmentOptions(min_size=0, fill_holes=False))
+    assert holes[13, 13] == 0 and holes[6, 6] > 0
