@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import CellsegError, InputError
 from .options import SegmentOptions
-from .outputs import OutputOptions
+from .outputs import OutputOptions, Summary
 
 
 @dataclass
@@ -63,6 +63,85 @@ def segment_file(
     cells = int(labels.max()) if labels.size else 0
     median = median_diameter(np.concatenate([label_sizes(f)[1:] for f in labels.reshape(-1, *labels.shape[-2:])]))
     return FileResult(cells, seg.last_diameter, median, time.perf_counter() - start, extras)
+
+
+@dataclass
+class BatchPlan:
+    """A batch checked before any work: the files to segment with their targets, the inputs that
+    already failed (unreadable, oversized, name clashes), and the run's summary.csv rows."""
+
+    files: list[Path]
+    targets: dict[Path, Path]
+    failed: list[InputError]
+    summary: Summary
+    done: int = 0
+
+    def record(self, path: Path, result: FileResult | InputError) -> None:
+        """Note one file's result in the summary (written after every file: a cancelled run keeps it)."""
+        if isinstance(result, InputError):
+            self.failed.append(result)
+            self.summary.add(path, error=result.problem)
+        else:
+            self.done += 1
+            r = result
+            self.summary.add(path, self.targets[path], r.cells, r.median_diameter, r.diameter, r.seconds)
+        self.summary.write()
+
+
+def plan_batch(
+    inputs, out: Path, suffix: str = "", outputs: OutputOptions | None = None, max_pixels: int | None = None
+) -> BatchPlan:
+    """Files and folders to segment into ``out`` (``<stem><suffix>.tif`` and the extras ``outputs`` asks
+    for). Raises CellsegError (nothing written) when an output would replace an input or ``out`` cannot
+    take files; files that cannot be used (by their headers) are failed up front."""
+    from .io import check_size, find_images, read_header
+    from .options import DEFAULTS
+    from .safety import check_no_clobber, check_writable_folder
+
+    out, outputs = Path(out), outputs or OutputOptions()
+    files, failed = find_images(inputs)
+    targets = {f: out / f"{f.stem}{suffix}.tif" for f in files}
+    summary = Summary(out)
+    extras = [summary.path] + [x for t in targets.values() for x in outputs.paths(t).values()]
+    check_no_clobber(targets, others=extras)  # before anything is written
+    check_writable_folder(out)
+    owner: dict[Path, Path] = {}
+    for f in list(files):  # headers only: unreadable and oversized files fail before the model loads
+        try:
+            if targets[f] in owner:
+                raise InputError(f, f"output name {targets[f].name} already used by {owner[targets[f]]}")
+            check_size(f, read_header(f), DEFAULTS.max_pixels if max_pixels is None else max_pixels)
+            owner[targets[f]] = f
+        except InputError as e:
+            failed.append(e)
+            files.remove(f)
+    for e in failed:
+        summary.add(e.path, error=e.problem)
+    return BatchPlan(files, targets, failed, summary)
+
+
+def run_batch(seg, plan: BatchPlan, outputs: OutputOptions | None = None, progress=None, report=None) -> BatchPlan:
+    """Segment the plan's files one after another in this process; "images" progress events, and
+    ``report(path, FileResult | InputError)`` after each. A cancel (the progress callback raising
+    Cancelled) stops between tiles; the summary keeps the files done."""
+    from .progress import ProgressEvent
+
+    n = len(plan.files)
+    for i, path in enumerate(plan.files):
+        if progress is not None and n > 1:
+            progress(ProgressEvent("images", i, n))
+        try:
+            result = guarded(lambda path=path: segment_file(seg, path, plan.targets[path], progress, outputs), path)
+        except InputError as e:
+            result = e
+        plan.record(path, result)
+        if report is not None:
+            report(path, result)
+    if progress is not None and n > 1:
+        progress(ProgressEvent("images", n, n))
+    if not plan.files:
+        plan.summary.write()
+    return plan
 
 
 def is_large(path: Path, options: SegmentOptions) -> bool:

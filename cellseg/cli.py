@@ -95,55 +95,29 @@ def _options(args, names: list[str]) -> SegmentOptions:
 
 
 def _segment(args) -> int:
-    from .batch import FileResult, dask_client, guarded, is_large, segment_file, segment_files_on_dask
-    from .io import check_size, find_images, read_header
-    from .outputs import OutputOptions, Summary
-    from .safety import check_no_clobber, check_writable_folder
+    from .batch import dask_client, guarded, is_large, plan_batch, run_batch, segment_file, segment_files_on_dask
+    from .outputs import OutputOptions
 
     out = Path(args.out)
-    files, failed = find_images(args.inputs)
-    targets = {f: out / f"{f.stem}{args.suffix}.tif" for f in files}
     outputs = OutputOptions(png=args.save_png, csv=args.save_csv, rois=args.save_rois)
-    summary = Summary(out)
-    extras = [summary.path] + [x for t in targets.values() for x in outputs.paths(t).values()]
-    check_no_clobber(targets, others=extras)  # before anything is written; exit 2 naming the input
-    check_writable_folder(out)
     opts = _options(args, SEGMENT_FLAGS)
-    owner: dict[Path, Path] = {}
-    for f in list(files):  # headers only: unreadable and oversized files fail before the model loads
-        try:
-            if targets[f] in owner:
-                raise InputError(f, f"output name {targets[f].name} already used by {owner[targets[f]]}")
-            check_size(f, read_header(f), opts.max_pixels)
-            owner[targets[f]] = f
-        except InputError as e:
-            failed.append(e)
-            files.remove(f)
-    for e in failed:
-        summary.add(e.path, error=e.problem)
+    plan = plan_batch(args.inputs, out, args.suffix, outputs, opts.max_pixels)  # exit 2 before any write
+    files, targets = plan.files, plan.targets
     if not files:
-        summary.write()
-        return _report(0, failed, out)
+        plan.summary.write()
+        return _report(plan, out)
     bars = _Bars(args.quiet, {"images": "img", "tiles": "tile", "blocks": "block"})
-    done = 0
 
-    def report(path: Path, result: FileResult | InputError) -> None:
-        nonlocal done
-        if isinstance(result, InputError):
-            failed.append(result)
-            summary.add(path, error=result.problem)
-        else:
-            done += 1
-            r = result
-            summary.add(path, targets[path], r.cells, r.median_diameter, r.diameter, r.seconds)
-            size = f", diameter {r.diameter:.1f} px" if r.diameter else ""
-            bars.write(f"{path} -> {targets[path]} ({r.cells} cells{size})")
-            if args.verbose:
-                median = f"median cell diameter {r.median_diameter:.1f} px, " if r.median_diameter else ""
-                bars.write(f"  {median}{r.seconds:.1f} s" + "".join(f"; {x}" for x in r.extras))
-            if r.note:
-                bars.write(f"  {path.name}: {r.note}")
-        summary.write()  # after every file: a cancelled run keeps the rows of what it did
+    def report(path: Path, r) -> None:
+        if isinstance(r, InputError):
+            return
+        size = f", diameter {r.diameter:.1f} px" if r.diameter else ""
+        bars.write(f"{path} -> {targets[path]} ({r.cells} cells{size})")
+        if args.verbose:
+            median = f"median cell diameter {r.median_diameter:.1f} px, " if r.median_diameter else ""
+            bars.write(f"  {median}{r.seconds:.1f} s" + "".join(f"; {x}" for x in r.extras))
+        if r.note:
+            bars.write(f"  {path.name}: {r.note}")
 
     if args.verbose:
         bars.write(f"model {opts.model}, device {opts.device}, precision {opts.precision}; {len(files)} input(s)")
@@ -153,6 +127,7 @@ def _segment(args) -> int:
 
         def tick(path, result):
             nonlocal finished
+            plan.record(path, result)
             report(path, result)
             finished += 1
             bars(ProgressEvent("images", finished, len(files)))
@@ -173,20 +148,11 @@ def _segment(args) -> int:
                         tick(f, e)
         finally:
             client.close()
-        return _report(done, failed, out)
+        return _report(plan, out)
     from .inference import Segmenter
 
-    seg = Segmenter(options=opts)
-    for i, path in enumerate(files):
-        if len(files) > 1:
-            bars(ProgressEvent("images", i, len(files)))
-        try:
-            report(path, guarded(lambda path=path: segment_file(seg, path, targets[path], bars, outputs), path))
-        except InputError as e:
-            report(path, e)
-    if len(files) > 1:
-        bars(ProgressEvent("images", len(files), len(files)))
-    return _report(done, failed, out)
+    run_batch(Segmenter(options=opts), plan, outputs, bars, report)
+    return _report(plan, out)
 
 
 def _export(args) -> int:
@@ -206,7 +172,8 @@ def _export(args) -> int:
     return 0
 
 
-def _report(done: int, failed: list, out: Path) -> int:
+def _report(plan, out: Path) -> int:
+    done, failed = plan.done, plan.failed
     print(f"segmented {done} of {done + len(failed)} inputs; labels in {out.resolve()}", file=sys.stderr)
     if failed:
         print(f"{len(failed)} input(s) failed:", file=sys.stderr)
