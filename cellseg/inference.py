@@ -223,6 +223,17 @@ class Segmenter:
         region = central_region(chans[0].shape, int(PASS_CROP / min(PASS_SCALES)))
         return estimate_diameter(self.normalized(chans, region, ranges), self._labels_at_scale, self.model_diameter)
 
+    def estimate(self, image: np.ndarray, nuclear: np.ndarray | None = None, name: str = "") -> float | None:
+        """Median object diameter (pixels) of an image's first frame as this model estimates it (what
+        ``diameter=0`` uses); None when the model has no size handling or finds nothing it trusts."""
+        if not self.model_diameter:
+            return None
+        frames, _ = as_channels(np.asarray(image), name or "<array>", rgb=self.rgb)
+        nuc = None if nuclear is None else as_channels(nuclear, name or "<nuclear channel>")[0][0]
+        chans = self.channels(frames[0], nuc)
+        d = self.estimate_diameter(chans, self.ranges(chans))
+        return None if d is None else float(d)
+
     def _labels_at_scale(self, crop: np.ndarray, scale: float) -> np.ndarray:
         """The size pass: labels of a (small, normalized (C, y, x)) crop segmented at ``scale``."""
         probs = self._probabilities(crop, _Ticker(0, None), scale)

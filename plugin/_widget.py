@@ -1,17 +1,19 @@
-"""The segmentation dock widget: a thin layer over :class:`cellseg.Segmenter`.
+"""The segmentation dock widget: a thin layer over :class:`cellseg.Segmenter` and :mod:`cellseg.batch`.
 
-Its controls and their defaults come from :class:`cellseg.options.SegmentOptions`. Inference runs in a
-napari ``thread_worker`` over :func:`cellseg.progress.iterate`, which yields the core's progress
-events; the widget only forwards them to a napari progress bar (tile batches: per tile on one big
-image, per frame on a stack). Cancel goes through the same channel: the core's next progress call
-raises ``Cancelled``, within one tile batch, and the layers stay as they were. The result goes to a
-Labels layer named after the image, updated in place on later runs, with the image's scale and
-translate.
+Its controls and their defaults come from :class:`cellseg.options.SegmentOptions`. Every job (segment
+a layer, estimate the diameter, segment a folder) runs in a napari ``thread_worker`` over
+:func:`cellseg.progress.iterate`, which yields the core's progress events to a napari progress bar;
+Cancel goes through the same channel (the core's next progress call raises ``Cancelled``, within one
+tile batch) and leaves the layers as they were. Results: a Labels layer named after the image (updated
+in place on later runs, with the image's scale and translate) whose ``features`` are the per-cell
+measurements; for a time-lapse with "Track over time", ids linked across frames and a Tracks layer
+with divisions. Only napari's public API is used.
 """
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import numpy as np
 from magicgui.widgets import (
@@ -23,6 +25,7 @@ from magicgui.widgets import (
     Label,
     PushButton,
     SpinBox,
+    Table,
     create_widget,
 )
 
@@ -32,6 +35,7 @@ from cellseg.progress import iterate
 
 DEFAULT = "default (shipped)"
 FROM_FILE = "model file..."
+TABLE_ROWS = 2000  # rows shown in the measurements dock (the CSV export has them all)
 _CACHE: dict = {}  # (model, device) -> Segmenter: a model is loaded once per session
 
 
@@ -59,9 +63,14 @@ def _segmenter(options: SegmentOptions):
     return seg
 
 
-def _spin(name: str, label: str, **kw) -> SpinBox:
-    """A SpinBox for a SegmentOptions field: its default and limits."""
+def _field(name: str):
     ((_, default, _, help, lo, hi),) = option_fields([name])
+    return default, help, lo, hi
+
+
+def _spin(name: str, label: str, **kw) -> SpinBox:
+    """A SpinBox for an integer SegmentOptions field: its default and limits."""
+    default, help, lo, hi = _field(name)
     return SpinBox(
         label=label,
         value=default,
@@ -70,6 +79,27 @@ def _spin(name: str, label: str, **kw) -> SpinBox:
         tooltip=help,
         **kw,
     )
+
+
+def _float(name: str, label: str, **kw) -> FloatSpinBox:
+    default, help, lo, hi = _field(name)
+    return FloatSpinBox(
+        label=label,
+        value=default,
+        min=lo if lo is not None else 0,
+        max=hi if hi is not None else 10_000,
+        tooltip=help,
+        **kw,
+    )
+
+
+def tracks_data(labels: np.ndarray, table: dict, tracks) -> tuple[np.ndarray, dict]:
+    """napari Tracks layer data ((N, 4): track id, frame, y, x at each cell's centroid) and graph
+    ({daughter: [mother]}) from tracked labels' measurements and :func:`cellseg.ctc.track.track_frames` tracks."""
+    data = np.stack([table["label"], table["frame"], table["centroid_y"], table["centroid_x"]], axis=1)
+    data = data[np.lexsort((data[:, 1], data[:, 0]))] if len(data) else np.zeros((0, 4))
+    graph = {t.label: [t.parent] for t in tracks if t.parent}
+    return data.astype(float), graph
 
 
 class SegmentWidget(Container):
@@ -89,14 +119,31 @@ class SegmentWidget(Container):
         self.model = ComboBox(label="Model", choices=[DEFAULT, FROM_FILE], value=DEFAULT)
         self.model_file = FileEdit(label="Model file", mode="r", filter="*.safetensors *.json", visible=False)
         self.device = ComboBox(label="Device", choices=["auto", "cpu", "cuda"], value=DEFAULTS.device)
-        self.tile = _spin("tile", "Tile size", step=32)
-        self.tta = CheckBox(label="Flip TTA", value=DEFAULTS.tta, tooltip="average over flips (3x slower)")
+        self.diameter = _float("diameter", "Diameter (px)", step=1)
+        self.estimate_button = PushButton(text="Estimate diameter")
+        self.threshold = _float("interior_threshold", "Interior threshold", step=0.05)
         self.min_size = _spin("min_size", "Min size (px)")
-        ((_, d0, _, d_help, _, _),) = option_fields(["diameter"])
-        self.diameter = FloatSpinBox(label="Diameter (px)", value=d0, min=0, max=10_000, step=1, tooltip=d_help)
+        self.max_size = _spin("max_size", "Max size (px, 0: none)")
+        self.fill_holes = CheckBox(label="Fill holes", value=DEFAULTS.fill_holes, tooltip=_field("fill_holes")[1])
+        self.tile = _spin("tile", "Tile size", step=32)
+        self.tta = CheckBox(label="Flip TTA", value=DEFAULTS.tta, tooltip=_field("tta")[1])
+        self.track = CheckBox(
+            label="Track over time",
+            value=True,
+            tooltip="for a time-lapse (T, Y, X): link cell ids across frames and add a Tracks layer with divisions",
+        )
         self.run_button = PushButton(text="Run")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.status = Label(value="")
+        self.table_button = PushButton(text="Show measurements", enabled=False)
+        self.csv_file = FileEdit(label="Measurements CSV", mode="w", filter="*.csv")
+        self.export_button = PushButton(text="Export measurements", enabled=False)
+        self.folder_in = FileEdit(label="Folder: images", mode="d")
+        self.folder_out = FileEdit(label="Folder: results", mode="d")
+        self.save_png = CheckBox(label="Outline PNGs", value=True)
+        self.save_csv = CheckBox(label="Measurement CSVs", value=True)
+        self.save_rois = CheckBox(label="Fiji ROIs", value=False)
+        self.folder_button = PushButton(text="Segment folder")
         self.extend(
             [
                 self.image,
@@ -104,25 +151,44 @@ class SegmentWidget(Container):
                 self.model,
                 self.model_file,
                 self.device,
+                self.diameter,
+                self.estimate_button,
+                self.threshold,
+                self.min_size,
+                self.max_size,
+                self.fill_holes,
                 self.tile,
                 self.tta,
-                self.diameter,
-                self.min_size,
+                self.track,
                 self.run_button,
                 self.cancel_button,
                 self.status,
+                self.table_button,
+                self.csv_file,
+                self.export_button,
+                self.folder_in,
+                self.folder_out,
+                self.save_png,
+                self.save_csv,
+                self.save_rois,
+                self.folder_button,
             ]
         )
         self.model.changed.connect(lambda v: setattr(self.model_file, "visible", v == FROM_FILE))
         self.run_button.changed.connect(self.run)
+        self.estimate_button.changed.connect(self.estimate)
+        self.folder_button.changed.connect(self.run_folder)
         self.cancel_button.changed.connect(self.cancel)
+        self.table_button.changed.connect(self.show_table)
+        self.export_button.changed.connect(self.export_measurements)
         for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
             event.connect(lambda e: self.reset_choices())
         self.reset_choices()
         self.worker = None
+        self.measurements: dict | None = None  # of the last segmented layer
         self._cancel = threading.Event()
 
-    # -- actions ---------------------------------------------------------------------------
+    # -- settings ----------------------------------------------------------------------------
     def model_path(self) -> str:
         return DEFAULTS.model if self.model.value == DEFAULT else str(self.model_file.value)
 
@@ -133,12 +199,14 @@ class SegmentWidget(Container):
             tile=self.tile.value,
             tta=self.tta.value,
             diameter=self.diameter.value,
+            interior_threshold=self.threshold.value,
             min_size=self.min_size.value,
+            max_size=self.max_size.value,
+            fill_holes=self.fill_holes.value,
         )
 
-    def run(self):
-        from napari.qt.threading import create_worker
-        from napari.utils import progress
+    def _inputs(self):
+        """(layer, image array, nuclear frames or None), or None after a one-line notice."""
         from napari.utils.notifications import show_info, show_warning
 
         layer = self.image.value
@@ -161,38 +229,35 @@ class SegmentWidget(Container):
         except Exception as e:  # InputError: a one-line message
             show_warning(f"cellseg: {e}")
             return None
-        if layer.ndim == 3 and not layer.rgb:
-            show_info(
-                f"cellseg is 2-D: '{layer.name}' is segmented plane by plane along its first axis "
-                "(time or z); labels are not linked between planes"
-            )
-        elif layer.ndim > 3:
+        if layer.ndim > 3:
             show_warning(f"cellseg: '{layer.name}' has {layer.ndim} dimensions; use a 2-D or 3-D layer")
             return None
-        options = self.options()
+        return layer, image, nuclear
+
+    # -- jobs ---------------------------------------------------------------------------------
+    def _launch(self, job, on_done, desc: str, stage: str = "tiles"):
+        """Run ``job(progress)`` in a worker with a napari progress bar over ``stage`` events; the
+        buttons are disabled meanwhile and Cancel enabled; ``on_done(result)`` on the main thread."""
+        from napari.qt.threading import create_worker
+        from napari.utils import progress
+
         self._cancel.clear()
-        bar = progress(total=0, desc=f"cellseg: {layer.name}")
-
-        def job(report):
-            labels = _segmenter(options).segment(image, progress=report, name=layer.name, nuclear=nuclear)
-            return labels if labels.ndim == 3 else labels[None]  # (T, Y, X) like frames
-
-        worker = create_worker(
-            iterate, job, self._cancel, _start_thread=False, _ignore_errors=True
-        )  # errors go to on_error
+        bar = progress(total=0, desc=desc)
+        worker = create_worker(iterate, job, self._cancel, _start_thread=False, _ignore_errors=True)
 
         def on_step(event):
+            if event.stage != stage:
+                return
             if bar.total != event.total:
                 bar.total = event.total
             bar.n = event.done
             bar.refresh()
 
-        def on_done(labels):
-            if labels is None:
+        def on_returned(result):
+            if result is None:
                 self.status.value = "cancelled: layers unchanged"
                 return
-            self._show_labels(layer, labels if frames.shape[0] > 1 or layer.ndim == 3 else labels[0])
-            self.status.value = f"{int(labels.max())} cells in '{layer.name}'"
+            on_done(result)
 
         def on_error(e):
             from napari.utils.notifications import show_error
@@ -202,31 +267,164 @@ class SegmentWidget(Container):
 
         def on_finished():
             bar.close()
-            self.run_button.enabled = True
+            for button in (self.run_button, self.estimate_button, self.folder_button):
+                button.enabled = True
             self.cancel_button.enabled = False
             self.worker = None
 
         worker.yielded.connect(on_step)
-        worker.returned.connect(on_done)
+        worker.returned.connect(on_returned)
         worker.errored.connect(on_error)
         worker.finished.connect(on_finished)
-        self.run_button.enabled = False
+        for button in (self.run_button, self.estimate_button, self.folder_button):
+            button.enabled = False
         self.cancel_button.enabled = True
         self.status.value = "running..."
         self.worker = worker
         worker.start()
         return worker
 
+    def run(self):
+        """Segment the chosen layer (a time-lapse frame by frame, tracked when asked)."""
+        from napari.utils.notifications import show_info
+
+        picked = self._inputs()
+        if picked is None:
+            return None
+        layer, image, nuclear = picked
+        stack = layer.ndim == 3 and not layer.rgb
+        track = stack and self.track.value and image.shape[0] > 1
+        if stack and not track:
+            show_info(
+                f"cellseg is 2-D: '{layer.name}' is segmented plane by plane along its first axis "
+                "(time or z); labels are not linked between planes (tick 'Track over time' for a time-lapse)"
+            )
+        options = self.options()
+
+        def job(report):
+            from cellseg.outputs import measurements
+
+            seg = _segmenter(options)
+            labels = seg.segment(image, progress=report, name=layer.name, nuclear=nuclear)
+            tracks = None
+            if track:
+                from cellseg.ctc.track import track_frames
+
+                labels, tracks = track_frames(labels)
+            return {
+                "labels": labels,
+                "table": measurements(labels, image),
+                "tracks": tracks,
+                "diameter": seg.last_diameter,
+            }
+
+        def done(result):
+            labels, table = result["labels"], result["table"]
+            target = self._show_labels(layer, labels)
+            self.measurements = table
+            if labels.ndim == 2:  # napari shows a cell's features under the cursor
+                target.features = {"index": table["label"], **table} if table else {}
+            if result["tracks"] is not None:
+                self._show_tracks(layer, *tracks_data(labels, table, result["tracks"]))
+            n = len(result["tracks"]) if result["tracks"] is not None else int(labels.max())
+            what = f"{n} tracks" if result["tracks"] is not None else f"{n} cells"
+            d = result["diameter"]
+            self.status.value = f"{what} in '{layer.name}'" + (f"; diameter {d:.1f} px" if d else "")
+            self.table_button.enabled = self.export_button.enabled = True
+
+        return self._launch(job, done, f"cellseg: {layer.name}")
+
+    def estimate(self):
+        """Estimate the diameter of the chosen layer's (first) frame and put it in the Diameter box."""
+        picked = self._inputs()
+        if picked is None:
+            return None
+        layer, image, nuclear = picked
+        options = self.options()
+
+        def job(report):
+            d = _segmenter(options).estimate(image, nuclear, layer.name)
+            return {"diameter": d}
+
+        def done(result):
+            d = result["diameter"]
+            if d is None:
+                self.status.value = "no diameter estimate (this model has no size handling, or no cells found)"
+                return
+            self.diameter.value = round(d, 1)
+            self.status.value = f"estimated diameter {d:.1f} px"
+
+        return self._launch(job, done, f"cellseg: diameter of {layer.name}")
+
+    def run_folder(self):
+        """Segment every image of the input folder into the results folder, with the CLI's outputs."""
+        from napari.utils.notifications import show_info
+
+        from cellseg.outputs import OutputOptions
+
+        src, dst = Path(str(self.folder_in.value)), Path(str(self.folder_out.value))
+        if not src.is_dir() or str(self.folder_out.value) in ("", "."):
+            show_info("cellseg: choose a folder of images and a results folder")
+            return None
+        options = self.options()
+        outputs = OutputOptions(png=self.save_png.value, csv=self.save_csv.value, rois=self.save_rois.value)
+
+        def job(report):
+            from cellseg.batch import plan_batch, run_batch
+
+            plan = plan_batch([src], dst, "", outputs, options.max_pixels)
+            return run_batch(_segmenter(options) if plan.files else None, plan, outputs, report)
+
+        def done(plan):
+            failed = f"; {len(plan.failed)} failed (see summary.csv)" if plan.failed else ""
+            self.status.value = f"folder: {plan.done} of {plan.done + len(plan.failed)} images segmented{failed}"
+
+        return self._launch(job, done, f"cellseg: folder {src.name}", stage="images")
+
     def cancel(self):
         self._cancel.set()
         self.status.value = "cancelling..."
 
+    # -- results ------------------------------------------------------------------------------
+    def show_table(self):
+        """The last measurements in a dock (the first TABLE_ROWS rows; the CSV export has all)."""
+        if not self.measurements:
+            self.status.value = "no cells measured"
+            return None
+        rows = {k: v[:TABLE_ROWS].tolist() for k, v in self.measurements.items()}
+        table = Table(value=rows)
+        self.viewer.window.add_dock_widget(table, name="cellseg measurements", area="bottom")
+        return table
+
+    def export_measurements(self):
+        from cellseg.outputs import write_csv
+
+        path = str(self.csv_file.value)
+        if self.measurements is None or path in ("", "."):
+            self.status.value = "choose a CSV file first"
+            return None
+        written = write_csv(Path(path).with_suffix(".csv"), self.measurements)
+        self.status.value = f"measurements written to {written}"
+        return written
+
     def _show_labels(self, image_layer, labels: np.ndarray):
+        from napari.layers import Labels
+
         name = f"{image_layer.name}_labels"
         scale, translate = image_layer.scale[-labels.ndim :], image_layer.translate[-labels.ndim :]
-        if name in self.viewer.layers and self.viewer.layers[name]._type_string == "labels":
+        if name in self.viewer.layers and isinstance(self.viewer.layers[name], Labels):
             target = self.viewer.layers[name]
             target.data = labels
             target.scale, target.translate = scale, translate
-        else:
-            self.viewer.add_labels(labels, name=name, scale=scale, translate=translate)
+            return target
+        return self.viewer.add_labels(labels, name=name, scale=scale, translate=translate)
+
+    def _show_tracks(self, image_layer, data: np.ndarray, graph: dict):
+        from napari.layers import Tracks
+
+        name = f"{image_layer.name}_tracks"
+        scale, translate = image_layer.scale[-3:], image_layer.translate[-3:]
+        if name in self.viewer.layers and isinstance(self.viewer.layers[name], Tracks):
+            self.viewer.layers.remove(name)
+        if len(data):
+            self.viewer.add_tracks(data, graph=graph, name=name, scale=scale, translate=translate)

@@ -39,15 +39,18 @@ def test_sample_run_rerun_scale(viewer_widget, qtbot):
     image.scale = (0.5, 0.25)
     image.translate = (10, 20)
     widget.image.value = image
-    ticks = []
+    import time
+
     from qtpy.QtCore import QTimer
 
+    ticks = []
     timer = QTimer()
-    timer.timeout.connect(lambda: ticks.append(1))
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     timer.start(10)
     run_and_wait(qtbot, widget)
     timer.stop()
     assert len(ticks) >= 3, "the event loop did not run while segmenting"
+    assert np.diff(ticks).max() < 0.5, "the main thread was blocked for more than 0.5 s"
     labels = viewer.layers[f"{image.name}_labels"]
     assert labels.data.shape == (512, 512) and labels.data.dtype == np.uint16
     assert tuple(labels.scale) == (0.5, 0.25) and tuple(labels.translate) == (10, 20)
@@ -64,6 +67,7 @@ def test_stack_rgb_and_note(viewer_widget, qtbot, monkeypatch):
     rng = np.random.default_rng(0)
     stack = viewer.add_image(rng.random((3, 64, 80)).astype(np.float32), name="stack")
     widget.image.value = stack
+    widget.track.value = False  # planes, not a time-lapse: a note says they are not linked
     run_and_wait(qtbot, widget)
     assert viewer.layers["stack_labels"].data.shape == (3, 64, 80)
     assert any("plane by plane" in n for n in notes)
@@ -169,3 +173,141 @@ def test_fresh_napari_process_does_not_crash(tiny_model_dir, tmp_path):
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "nuclei (BBBC038v1)_labels" in proc.stdout
+
+
+def test_tracks_data_links_a_division():
+    from cellseg.ctc.track import track_frames
+    from cellseg.outputs import measurements
+    from cellseg.plugin._widget import tracks_data
+
+    frames = np.zeros((3, 40, 60), np.uint16)
+    frames[0, 10:30, 10:30] = 1  # one cell...
+    frames[1, 10:30, 10:30] = 5
+    frames[2, 10:19, 10:30] = 2  # ...divides into two
+    frames[2, 21:30, 10:30] = 7
+    labels, tracks = track_frames(frames)
+    data, graph = tracks_data(labels, measurements(labels), tracks)
+    assert data.shape == (4, 4) and sorted(set(data[:, 0])) == [1, 2, 3]
+    assert graph == {2: [1], 3: [1]}  # both daughters have the mother as parent
+
+
+@pytest.fixture()
+def shipped_widget(make_napari_viewer):
+    viewer = make_napari_viewer()
+    widget = SegmentWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="cellseg")
+    widget.device.value = "cpu"
+    return viewer, widget
+
+
+def test_time_lapse_gets_linked_ids_and_a_tracks_layer(shipped_widget, qtbot):
+    import tifffile
+
+    from .conftest import data_path
+
+    viewer, widget = shipped_widget
+    seq = data_path("ctc", "Fluo-N2DH-SIM+", "01")
+    movie = np.stack([tifffile.imread(seq / f"t{t:03d}.tif") for t in range(4)])
+    layer = viewer.add_image(movie, name="movie", scale=(1, 0.5, 0.5))
+    widget.image.value = layer
+    assert widget.track.value  # on by default
+    run_and_wait(qtbot, widget)
+    labels = viewer.layers["movie_labels"].data
+    tracks = viewer.layers["movie_tracks"]
+    assert labels.shape == movie.shape and tuple(tracks.scale) == (1, 0.5, 0.5)
+    per_frame = [set(np.unique(f)) - {0} for f in labels]
+    assert min(len(s) for s in per_frame) > 10
+    kept = per_frame[0] & per_frame[1] & per_frame[2] & per_frame[3]
+    assert len(kept) >= 0.8 * len(per_frame[0])  # most cells keep their id through the movie
+    for k in list(kept)[:5]:  # and a kept id is the same cell (it moves little)
+        ys = [np.argwhere(f == k)[:, 0].mean() for f in labels]
+        assert max(ys) - min(ys) < 15
+    assert set(tracks.data[:, 0].astype(int)) == set().union(*per_frame)
+    assert "tracks in 'movie'" in widget.status.value
+
+
+def test_measurements_are_features_a_table_and_a_csv(shipped_widget, qtbot, tmp_path):
+    import csv
+
+    viewer, widget = shipped_widget
+    viewer.open_sample("cellseg", "nuclei")
+    widget.image.value = viewer.layers[0]
+    run_and_wait(qtbot, widget)
+    labels = viewer.layers[-1]
+    n = int(labels.data.max())
+    assert "diameter" in widget.status.value and f"{n} cells" in widget.status.value
+    features = labels.features
+    assert len(features) == n and list(features["index"]) == list(range(1, n + 1))
+    assert (features["area"].to_numpy() == np.bincount(labels.data.ravel())[1:]).all()
+    table = widget.show_table()
+    assert table is not None and table.shape[0] == n
+    widget.csv_file.value = tmp_path / "cells.csv"
+    widget.export_measurements()
+    with open(tmp_path / "cells.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == n and "mean_intensity_ch1" in rows[0]
+
+
+def test_estimate_fills_the_diameter(shipped_widget, qtbot):
+    viewer, widget = shipped_widget
+    viewer.open_sample("cellseg", "nuclei")
+    widget.image.value = viewer.layers[0]
+    widget.estimate()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT)
+    assert 5 < widget.diameter.value < 60 and widget.status.value.startswith("estimated diameter")
+
+
+def test_a_folder_from_the_gui_gives_the_files_of_the_cli(viewer_widget, qtbot, tmp_path, blobs):
+    import tifffile
+
+    from cellseg.cli import main
+
+    viewer, widget = viewer_widget
+    img, _ = blobs
+    src = tmp_path / "in"
+    src.mkdir()
+    for k in range(3):
+        tifffile.imwrite(src / f"img{k}.tif", np.roll(img, 9 * k, axis=1).astype(np.uint16))
+    widget.folder_in.value, widget.folder_out.value = src, tmp_path / "gui"
+    widget.run_folder()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT)
+    assert widget.status.value == "folder: 3 of 3 images segmented"
+    cli = ["segment", str(src), "-o", str(tmp_path / "cli"), "--model", str(widget.model_file.value)]
+    assert main([*cli, "--device", "cpu", "--save-png", "--save-csv", "-q"]) == 0
+    gui = sorted(p.name for p in (tmp_path / "gui").iterdir())
+    assert gui == sorted(p.name for p in (tmp_path / "cli").iterdir()) and "summary.csv" in gui
+    for k in range(3):
+        for name in (f"img{k}.tif", f"img{k}_cells.csv"):
+            assert (tmp_path / "gui" / name).read_bytes() == (tmp_path / "cli" / name).read_bytes()
+
+
+def test_results_folder_opens_with_its_labels(make_napari_viewer, tmp_path):
+    from cellseg.cli import main
+
+    sample = os.path.join(os.path.dirname(__file__), "..", "cellseg", "samples", "nuclei_dsb2018.tif")
+    assert main(["segment", sample, "-o", str(tmp_path), "--save-csv", "-q"]) == 0
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(tmp_path / "summary.csv"), plugin="cellseg")
+    assert [layer.name for layer in layers] == ["nuclei_dsb2018", "nuclei_dsb2018_labels"]
+    assert len(layers[1].features) == int(layers[1].data.max()) > 50
+
+
+def test_screenshot_shows_the_labels_over_the_image(shipped_widget, qtbot):
+    viewer, widget = shipped_widget
+    viewer.open_sample("cellseg", "nuclei")
+    widget.image.value = viewer.layers[0]
+    run_and_wait(qtbot, widget)
+    labels = viewer.layers[-1]
+
+    viewer.window.resize(1200, 800)
+    viewer.screenshot(canvas_only=False, flash=False)  # the first picture lays the window out
+    shown = viewer.screenshot(canvas_only=False, flash=False)[..., :3].astype(int)  # the window, as a user sees it
+    labels.visible = False
+    qtbot.wait(100)
+    hidden = viewer.screenshot(canvas_only=False, flash=False)[..., :3].astype(int)
+    changed = np.abs(shown - hidden).sum(-1) > 60  # what the labels layer adds to the picture
+    assert changed.mean() > 0.01
+    added = shown[changed]
+    colourful = added[added.max(-1) - added.min(-1) > 60]
+    assert len(colourful) > 0.5 * len(added)  # mostly coloured cells over a grey image
+    assert len(np.unique(colourful // 32, axis=0)) > 20  # in many colours: one per cell
