@@ -1,7 +1,8 @@
-"""Write docs/cli.md, the command-line reference, from cellseg's argument parser (the one source of the
-flags, their defaults and their help). ``tests/test_docs.py`` fails when the file is out of date.
+"""Write the README's command-line reference (between its ``cli-reference`` markers) from cellseg's argument
+parser, the one source of the flags, their defaults and their help. ``tests/test_docs.py`` fails when the
+README is out of date.
 
-    python docs/make_cli_reference.py          # rewrite docs/cli.md
+    python docs/make_cli_reference.py          # rewrite that part of README.md
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parent / "cli.md"
+README = Path(__file__).resolve().parents[1] / "README.md"
+START, END = "<!-- cli-reference: start -->", "<!-- cli-reference: end -->"
 
 
 def _subcommands(parser: argparse.ArgumentParser, prefix: str):
@@ -45,19 +47,17 @@ def reference() -> str:
     from cellseg.cli import build_parser
 
     lines = [
-        "# Command-line reference",
-        "",
         "Generated from the argument parser by `python docs/make_cli_reference.py`; do not edit by hand.",
         "Every command also takes `-h`; `cellseg --version` prints the version.",
     ]
     for command, parser, summary in _subcommands(build_parser(), "cellseg"):
-        lines += ["", f"## `{command}`", ""]
+        lines += ["", f"### `{command}`", ""]
         if parser.description or summary:
             lines += [" ".join((parser.description or summary).split()), ""]
         rows = [r for r in map(_row, parser._actions) if r]
         if rows:
             lines += ["| argument | default | meaning |", "|---|---|---|", *rows]
-    lines += ["", "## Coming from Cellpose", "", "| Cellpose | cellseg |", "|---|---|"]
+    lines += ["", "### Coming from Cellpose", "", "| Cellpose | cellseg |", "|---|---|"]
     lines += [f"| `{a}` | {b} |" for a, b in EQUIVALENTS]
     lines += [
         "",
@@ -67,6 +67,13 @@ def reference() -> str:
     return "\n".join(lines) + "\n"
 
 
+def current() -> str:
+    """The README's reference as it stands (between the markers)."""
+    text = README.read_text()
+    return text[text.index(START) + len(START) + 1 : text.index(END)]
+
+
 if __name__ == "__main__":
-    OUT.write_text(reference())
-    print(f"wrote {OUT}")
+    text = README.read_text()
+    README.write_text(text[: text.index(START) + len(START)] + "\n" + reference() + text[text.index(END) :])
+    print(f"wrote the reference into {README}")
