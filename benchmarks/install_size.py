@@ -8,6 +8,7 @@ extra (importlib.metadata: files as recorded by pip), and the PyTorch part of it
 
 from __future__ import annotations
 
+import contextlib
 import re
 from importlib import metadata
 
@@ -19,10 +20,8 @@ def norm(name: str) -> str:
 def size(dist) -> int:
     total = 0
     for f in dist.files or []:
-        try:
+        with contextlib.suppress(OSError):
             total += f.locate().stat().st_size
-        except OSError:
-            pass
     return total
 
 
@@ -57,16 +56,20 @@ def main() -> None:
     core = closure(by_extra["core"], dists)
     torch_part = {n for n in core if n in ("torch", "triton") or n.startswith("nvidia-")}
     gb = 1e9
-    print(f"core (pip install cellseg): {sum(sizes[n] for n in core) / gb:.2f} GB, of which PyTorch "
-          f"(torch, triton, nvidia-*) {sum(sizes[n] for n in torch_part) / gb:.2f} GB")
+    print(
+        f"core (pip install cellseg): {sum(sizes[n] for n in core) / gb:.2f} GB, of which PyTorch "
+        f"(torch, triton, nvidia-*) {sum(sizes[n] for n in torch_part) / gb:.2f} GB"
+    )
     for extra, roots in by_extra.items():
         if extra == "core":
             continue
         more = closure(roots, dists) - core
         print(f"  + [{extra}]: {sum(sizes[n] for n in more) / gb:.2f} GB more")
-    print(f"  nvidia-* CUDA libraries: {sum(sizes[n] for n in core if n.startswith('nvidia-')) / gb:.2f} GB; "
-          f"triton {sizes.get('triton', 0) / gb:.2f} GB; torch {sizes.get('torch', 0) / gb:.2f} GB "
-          f"({metadata.version('torch')})")
+    print(
+        f"  nvidia-* CUDA libraries: {sum(sizes[n] for n in core if n.startswith('nvidia-')) / gb:.2f} GB; "
+        f"triton {sizes.get('triton', 0) / gb:.2f} GB; torch {sizes.get('torch', 0) / gb:.2f} GB "
+        f"({metadata.version('torch')})"
+    )
 
 
 if __name__ == "__main__":
