@@ -59,10 +59,12 @@ class _Bars:
         desc = event.item if event.stage == "tiles" and event.item else event.stage
         if self.plain:
             tenth = 10 * event.done // max(event.total, 1)
-            key = (event.item, event.total)
+            key = (desc, event.total)
             if self.shown.get(event.stage, (None, None, -1))[:2] != key or tenth > self.shown[event.stage][2]:
                 if event.done or event.stage != "tiles":
-                    print(f"{desc}: {event.done}/{event.total} {self.units.get(event.stage, 'it')}", file=sys.stderr)
+                    extra = f" ({event.item})" if event.item and desc != event.item else ""
+                    unit = self.units.get(event.stage, "it")
+                    print(f"{desc}: {event.done}/{event.total} {unit}{extra}", file=sys.stderr)
                 self.shown[event.stage] = (*key, tenth)
             return
         from tqdm import tqdm
@@ -230,6 +232,52 @@ def _prediction_for(gt_file: Path, pred_dir: Path) -> Path | None:
     if gt_file.stem.startswith("man_seg"):
         candidates += [pred_dir / f"mask{gt_file.stem[7:]}.tif", pred_dir / f"t{gt_file.stem[7:]}.tif"]
     return next((c for c in candidates if c.is_file()), None)
+
+
+def _finetune(args) -> int:
+    from .training.finetune import finetune, pairs
+
+    bars = _Bars(args.quiet, {"finetune": "step"})
+    r = finetune(
+        pairs(args.images, args.labels),
+        args.out,
+        base=args.base,
+        minutes=args.minutes,
+        steps=args.steps,
+        train_encoder=args.train_encoder,
+        replay=args.replay,
+        lr=args.lr,
+        device=args.device,
+        progress=bars,
+        log=(lambda line: None) if args.quiet else print,
+    )
+    line = f"validation SEG {r.before:.4f} -> {r.after:.4f} after {r.steps} steps, {r.minutes:.1f} min ({r.split})"
+    if r.saved is None:
+        print(f"{line}; no model beat {args.base}: nothing saved, keep using {args.base}", file=sys.stderr)
+        return 1
+    print(f"{line}; saved {r.saved}  (use it: cellseg segment IMAGES -o OUT --model {args.out})")
+    return 0
+
+
+def _models(args) -> int:
+    from .modelfile import list_models, read_model_config, user_models_dir
+
+    for name, folder in list_models():
+        try:
+            meta = read_model_config(folder)
+        except CellsegError as e:
+            print(f"{name:<24} (unreadable: {e})")
+            continue
+        tuned = meta.get("finetune")
+        what = (
+            f"fine-tuned from {tuned['base']} on {len(tuned['images'])} image(s), validation SEG "
+            f"{tuned['val_seg_before']} -> {tuned['val_seg_after']}"
+            if tuned
+            else "built in"
+        )
+        print(f"{name:<24} {what}  [{folder}]")
+    print(f"(user models live in {user_models_dir()})")
+    return 0
 
 
 def _train(args) -> int:
@@ -433,6 +481,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--init", help="start from this model's weights: a folder, file or 'default' (overrides the config)")
     t.set_defaults(func=_train)
+
+    f = sub.add_parser(
+        "finetune",
+        help="fine-tune a model on a few of your own annotated images (CPU, minutes)",
+        description="Fine-tune a model on your own images and their corrected labels. A quarter of the images "
+        "(a band of a single image) is held out for validation; the model is saved only if it beats the base "
+        "model there (exit 1 otherwise, nothing written). Ctrl-C keeps the best model so far.",
+    )
+    f.add_argument("images", help="an image file, a folder of images, or a CTC sequence folder")
+    f.add_argument("labels", help="its label file, or the folder of label files (same names, NAME_labels, "
+                   "NAME_masks...; a CTC ..._GT/SEG folder)")  # fmt: skip
+    f.add_argument("-o", "--out", required=True, help="model folder, or a NAME (kept in your data directory)")
+    f.add_argument("--from", dest="base", default="default", help="the model to start from: a name, folder or file")
+    f.add_argument("--minutes", type=_number(float, 0.05, None), default=10.0, help="training time")
+    f.add_argument("--steps", type=_number(int, 1, None), help="stop after this many steps (before the minutes)")
+    f.add_argument(
+        "--train-encoder", action="store_true", help="also train the encoder (default: frozen, against forgetting)"
+    )
+    f.add_argument("--replay", nargs="*", default=[], metavar="DATASET", help="also train on these registered "
+                   "datasets (names from training/configs/generalist_v2.yaml; data under CELLSEG_DATA)")  # fmt: skip
+    f.add_argument("--lr", type=_number(float, 1e-7, 1.0), default=2e-4, help="peak learning rate")
+    f.add_argument("--device", type=_device, default="auto", help="auto, cpu, cuda or cuda:N")
+    f.add_argument("-q", "--quiet", action="store_true")
+    f.set_defaults(func=_finetune)
+
+    m = sub.add_parser("models", help="list the built-in models and your named models")
+    m.set_defaults(func=_models)
 
     x = sub.add_parser("export", help="export a model's network to ONNX (optionally int8) for onnxruntime")
     x.add_argument("model", help="model folder, .safetensors file or 'default'")

@@ -21,11 +21,48 @@ DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
 BUILTIN = {"default": DEFAULT_MODEL}
 
 
+def user_models_dir() -> Path:
+    """Where named user models live (``cellseg finetune ... -o NAME``): the user's data directory
+    (platformdirs), or ``$CELLSEG_MODELS``."""
+    import os
+
+    if os.environ.get("CELLSEG_MODELS"):
+        return Path(os.environ["CELLSEG_MODELS"])
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("cellseg")) / "models"
+
+
+def is_name(text: str) -> bool:
+    """A bare model name (``my-cells``), not a path."""
+    return bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", str(text))) and not str(text).endswith(
+        (".safetensors", ".json")
+    )
+
+
+def resolve_model(path: str | Path) -> Path:
+    """The folder or file a model name, folder or file means: built-in names, then a folder or file of
+    that path, then a user model of that name."""
+    if str(path) in BUILTIN:
+        return BUILTIN[str(path)]
+    p = Path(path)
+    if not p.exists() and is_name(str(path)) and (user_models_dir() / str(path)).is_dir():
+        return user_models_dir() / str(path)
+    return p
+
+
+def list_models() -> list[tuple[str, Path]]:
+    """(name, folder) of the built-in models and of the user's named models."""
+    found = sorted(BUILTIN.items())
+    root = user_models_dir()
+    if root.is_dir():
+        found += [(d.name, d) for d in sorted(root.iterdir()) if (d / "config.json").is_file()]
+    return found
+
+
 def model_paths(path: str | Path) -> tuple[Path, Path]:
     """(weights, config) for a model name, folder or .safetensors file."""
-    if str(path) in BUILTIN:
-        path = BUILTIN[str(path)]
-    p = Path(path)
+    p = resolve_model(path)
     if p.is_dir():
         return p / "model.safetensors", p / "config.json"
     if p.suffix == ".safetensors":

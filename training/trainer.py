@@ -178,7 +178,9 @@ def lr_factor(step: int, warmup: int, total: int, floor: float = 0.01) -> float:
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, overrides: dict | None = None):
+    def __init__(self, cfg: TrainConfig, overrides: dict | None = None, samples: dict | None = None):
+        """``samples``: {dataset name: (training samples, validation samples)} given in memory instead
+        of read from the data root (fine-tuning on a user's images: training/finetune.py)."""
         for k, v in (overrides or {}).items():
             setattr(cfg, k, v)
         self.cfg = cfg
@@ -190,14 +192,18 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
-        root = None if cfg.packed else resolve_root(cfg.data_root)
+        samples = samples or {}
+        needs_root = not cfg.packed and any(spec.name not in samples for spec in cfg.all_specs())
+        root = resolve_root(cfg.data_root) if needs_root else None
         if cfg.rgb not in RGB_MODES:
             raise CellsegError(f"rgb must be one of {', '.join(RGB_MODES)}, not {cfg.rgb!r}")
         self.train_sets, self.val_sets = {}, {}
         self.specs = {spec.name: spec for spec in cfg.dataset_specs()}
         self.held_out = {}  # leave_out sets: never trained on nor used to choose, but scored at validation
         for spec in cfg.all_specs():
-            if cfg.packed:
+            if spec.name in samples:
+                train, val = samples[spec.name]
+            elif cfg.packed:
                 train, val = load_packed(cfg.packed, spec.name, cfg)
             else:
                 train, val = load_split(spec, root, cfg.rgb)
@@ -357,18 +363,11 @@ class Trainer:
             return self.criterion(out, y)
         return lam * self.criterion(out, y) + (1 - lam) * self.criterion(out, y2)  # mixup: both targets
 
-    def run(self, resume: bool = True) -> float:
-        from tqdm import tqdm
-
+    def loaders(self) -> dict:
+        """An endless minibatch stream per training dataset, from the crops of the current step on."""
         c = self.cfg
-        main = self.group.main
-        if resume and self.try_resume():
-            if main:
-                print(f"resumed from {self.out} at step {self.step}")
-        elif main:
-            self.clean_leftovers()
         pin = self.device.type == "cuda"
-        loaders = {
+        return {
             name: infinite_loader(
                 s,
                 c.crop,
@@ -384,6 +383,18 @@ class Trainer:
             )
             for i, (name, s) in enumerate(self.train_sets.items())
         }
+
+    def run(self, resume: bool = True) -> float:
+        from tqdm import tqdm
+
+        c = self.cfg
+        main = self.group.main
+        if resume and self.try_resume():
+            if main:
+                print(f"resumed from {self.out} at step {self.step}")
+        elif main:
+            self.clean_leftovers()
+        loaders = self.loaders()
         log_path = self.out / "log.csv"
         if main:
             self.cut_log(log_path)

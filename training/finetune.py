@@ -1,0 +1,280 @@
+"""Fine-tune a model on a few of the user's own annotated images, on a CPU, in minutes.
+
+>>> result = finetune(pairs("images/", "labels/"), "my-cells", minutes=10)   # -> FinetuneResult
+
+The recipe is the trainer's (:class:`cellseg.training.trainer.Trainer`: the same crops, augmentation,
+rescaling to the model's object diameter, loss and warmup + cosine schedule) with guards against
+forgetting: the encoder is frozen by default (its features, and the size regression read from them, stay
+the base model's; ``train_encoder`` unfreezes it at the same low learning rate) and any registered
+dataset the user has can be replayed beside their images. Part of the user's images is held out for
+validation (with one image, a band of it, and the result says so); SEG on it is measured before
+training and at intervals, and a model is written only when it beats the base model there and finds
+cells: each improvement replaces the output folder atomically, so an interruption (Ctrl-C, napari's
+cancel) leaves the best model so far, and a run that never beats the base writes nothing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cellseg.errors import CellsegError, InputError
+from cellseg.io import IMAGE_SUFFIXES
+from cellseg.progress import ProgressEvent
+
+#: label file names that go with image ``STEM``: the same stem, the suffixes Cellpose and cellseg write, or CTC
+LABEL_STEMS = ("{}", "{}_labels", "{}_masks", "{}_cp_masks", "{}_seg", "{}_label", "{}_mask")
+USER = "your images"
+
+
+@dataclass
+class FinetuneResult:
+    saved: Path | None  # the model folder written, or None when nothing beat the base model
+    before: float  # validation SEG of the base model
+    after: float  # validation SEG of the saved model (or the best reached)
+    steps: int
+    minutes: float
+    split: str  # how the images were split into training and validation
+    history: list = field(default_factory=list)  # (step, loss, validation SEG or None)
+
+
+def pairs(images: str | Path, labels: str | Path) -> list[tuple[Path, Path]]:
+    """(image, label) files: one file each, or two folders paired by name (``STEM`` with ``STEM``,
+    ``STEM_labels``, ``STEM_masks``, ``STEM_cp_masks``...), or a CTC sequence folder with its ``..._GT/SEG``
+    (``tNNN`` with ``man_segNNN``)."""
+    images, labels = Path(images), Path(labels)
+    for p in (images, labels):
+        if not p.exists():
+            raise InputError(p, "no such file or folder")
+    if images.is_file() != labels.is_file():
+        raise InputError(labels, "give two files or two folders (images and their labels)")
+    if images.is_file():
+        return [(images, labels)]
+    found = {f.stem: f for f in labels.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES}
+    out = []
+    for img in sorted(f for f in images.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES):
+        names = [t.format(img.stem) for t in LABEL_STEMS]
+        if img.stem.startswith("t") and img.stem[1:].isdigit():  # CTC: tNNN -> man_segNNN
+            names.append(f"man_seg{img.stem[1:]}")
+        match = next((found[n] for n in names if n in found and found[n] != img), None)
+        if match is not None:
+            out.append((img, match))
+    if not out:
+        raise InputError(labels, f"no label file matches an image of {images} (same name, or NAME_labels / _masks)")
+    return out
+
+
+def read_pairs(found: list[tuple[Path, Path]], rgb: str = "luminance", planes: bool = False):
+    """Samples (first frame of each image) from image/label files; one clear error per bad pair."""
+    from cellseg.datasets.sample import Sample
+    from cellseg.io import read_image, read_labels
+
+    samples = []
+    for img, lab in found:
+        image = read_image(img, rgb=rgb, planes=planes)[0]
+        labels = read_labels(lab)
+        labels = labels[0] if labels.ndim == 3 else labels
+        if labels.shape != image.shape:
+            raise InputError(lab, f"labels {labels.shape} differ in shape from the image {img.name} {image.shape}")
+        if labels.max() == 0:
+            raise InputError(lab, "holds no labelled cell")
+        samples.append(Sample(image, labels.astype(np.int32), USER, img.name))
+    return samples
+
+
+def split(samples: list) -> tuple[list, list, str]:
+    """(training, validation, what was done): a quarter of the images (at least one, evenly spread) is
+    held out; a single image is cut in two, its last 30% (along its long side) held out."""
+    from cellseg.datasets.sample import Sample
+
+    n = len(samples)
+    if n == 1:
+        s = samples[0]
+        axis = 0 if s.image.shape[0] >= s.image.shape[1] else 1
+        cut = int(s.image.shape[axis] * 0.7)
+        parts = []
+        for sl in (slice(0, cut), slice(cut, None)):
+            index = (sl, slice(None)) if axis == 0 else (slice(None), sl)
+            parts.append(Sample(s.image[index].copy(), s.labels[index].copy(), USER, s.name))  # cut cells stay cells
+        side = "rows" if axis == 0 else "columns"
+        return [parts[0]], [parts[1]], f"one image: trained on its first 70% of {side}, validated on the rest"
+    k = max(1, round(n / 4))
+    held = set(np.linspace(n - 1, 0, k).round().astype(int).tolist()) if k > 1 else {n - 1}
+    val = [s for i, s in enumerate(samples) if i in held]
+    train = [s for i, s in enumerate(samples) if i not in held]
+    return (
+        train,
+        val,
+        f"validated on {len(val)} of your {n} images ({', '.join(s.name for s in val)}), trained on the rest",
+    )
+
+
+def _score(seg, val: list) -> tuple[float, int]:
+    """(pooled SEG on the validation samples, objects found), each image segmented at its labels'
+    median diameter (what the network does, not how well the diameter was guessed)."""
+    from .validate import validate
+
+    scores = validate(seg, {USER: val}, given_size=True)[USER]
+    return float(scores["SEG"]), int(scores.get("n_res", 0))
+
+
+def _write(model, folder: Path, meta: dict) -> None:
+    """Replace ``folder`` with this model, atomically: written beside it, then swapped in."""
+    from cellseg.modelfile import save_model
+
+    new, old = folder.with_name(f".{folder.name}.new"), folder.with_name(f".{folder.name}.old")
+    shutil.rmtree(new, ignore_errors=True)
+    save_model(model, new, **meta)
+    if folder.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        folder.rename(old)
+    new.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def output_folder(out: str | Path) -> Path:
+    """A path, or a bare name: a user model in the user's data directory (``cellseg models`` lists them).
+    An existing model there is never replaced."""
+    from cellseg.modelfile import is_name, user_models_dir
+
+    folder = user_models_dir() / str(out) if is_name(str(out)) and "/" not in str(out) else Path(out)
+    if folder.exists() and any(folder.iterdir()):
+        raise CellsegError(f"{folder}: already holds files; choose another name or folder (models are never replaced)")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def finetune(
+    found: list[tuple[Path, Path]],
+    out: str | Path,
+    base: str = "default",
+    minutes: float = 10.0,
+    steps: int | None = None,
+    train_encoder: bool = False,
+    replay: list[str] | None = None,
+    lr: float = 2e-4,
+    batch: int = 8,
+    device: str = "cpu",
+    seed: int = 0,
+    progress=None,
+    log=print,
+) -> FinetuneResult:
+    """Fine-tune ``base`` on image/label files ``found`` (:func:`pairs`) into the model folder ``out``
+    (a path or a name, :func:`output_folder`) for ``minutes`` or ``steps``, whichever ends first.
+    ``progress`` gets "finetune" events (steps); raising from it (napari's cancel) stops like Ctrl-C."""
+    from cellseg.inference import Segmenter
+    from cellseg.modelfile import read_model_config, resolve_model
+
+    from .trainer import TrainConfig, Trainer
+
+    folder = output_folder(out)
+    meta = read_model_config(base)
+    samples = read_pairs(found, meta.get("input", {}).get("rgb", "luminance"))
+    train, val, how = split(samples)
+    log(f"{len(samples)} image(s): {how}")
+    spec = {"name": USER, "layout": "folder", "path": "-", "objects": "nuclei"}
+    replay_specs = _replay_specs(replay or [])
+    budget = steps or 100_000
+    cfg = TrainConfig(
+        datasets=[spec, *replay_specs],
+        init=str(base),
+        out=str(folder.with_name(f".{folder.name}.run")),
+        steps=budget,
+        batch=batch,
+        lr=lr,
+        warmup=min(10, budget),
+        val_every=10**9,
+        device=device,
+        seed=seed,
+        object_diameter=meta.get("object_diameter"),
+        rgb=meta.get("input", {}).get("rgb", "luminance"),
+        workers=0,
+        size_views=0,
+    )
+    trainer = Trainer(cfg, samples={USER: (train, [])})
+    model = trainer.model
+    if not train_encoder:
+        for p in model.unet.encoder.parameters():
+            p.requires_grad_(False)
+    seg = Segmenter(model, device=str(trainer.device))
+    seg.model_diameter, seg.rgb = cfg.object_diameter, cfg.rgb
+    before, _ = _score(seg, val)
+    log(f"validation SEG of {base} before: {before:.4f}")
+    best, history, saved = before, [], None
+    keep = {k: v for k, v in meta.items() if k not in ("format", "version", "model", "input", "normalization")}
+    images = [img.name for img, _ in found]
+    loaders = trainer.loaders()
+    stop = {"now": False}
+    old = {s: signal.signal(s, lambda *_: stop.update(now=True)) for s in (signal.SIGINT, signal.SIGTERM)}
+    t0, step, every = time.perf_counter(), 0, 10
+    try:
+        while step < budget and not stop["now"]:
+            loss = float(np.mean(list(trainer.train_step(loaders).values())))
+            step += 1
+            trainer.step = step
+            elapsed = time.perf_counter() - t0
+            if step == 3 and not steps:  # the schedule fits the time budget: steps from the first steps' pace
+                budget = cfg.steps = max(10, int(minutes * 60 / (elapsed / 3)))
+                every = max(5, budget // 12)
+            last = step >= budget or elapsed >= minutes * 60
+            score = None
+            if step % every == 0 or last:
+                score, found_cells = _score(seg, val)
+                better = score > best and found_cells > 0
+                log(f"step {step}: validation SEG {score:.4f}" + (" (best so far: saved)" if better else ""))
+                if better:
+                    best = score
+                    info = {
+                        "base": str(base),
+                        "base_path": str(resolve_model(base)),
+                        "images": images,
+                        "split": how,
+                        "steps": step,
+                        "crops": step * batch * len(loaders),
+                        "minutes": round(elapsed / 60, 2),
+                        "encoder": "trained" if train_encoder else "frozen",
+                        "replay": [s["name"] for s in replay_specs],
+                        "lr": lr,
+                        "val_seg_before": round(before, 4),
+                        "val_seg_after": round(score, 4),
+                    }
+                    _write(model, folder, {**keep, "rgb": cfg.rgb, "finetune": info})
+                    saved = folder
+                model.train()
+            history.append((step, loss, score))
+            if progress is not None:
+                progress(ProgressEvent("finetune", step, budget, f"loss {loss:.3f}, validation SEG {best:.3f}"))
+            if last:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        shutil.rmtree(cfg.out, ignore_errors=True)
+    return FinetuneResult(saved, before, best, step, (time.perf_counter() - t0) / 60, how, history)
+
+
+def _replay_specs(names: list[str]) -> list[dict]:
+    """Dataset entries of the shipped generalist config, by name (data under CELLSEG_DATA)."""
+    if not names:
+        return []
+    from .trainer import TrainConfig
+
+    config = Path(__file__).parent / "configs" / "generalist_v2.yaml"
+    specs = {s.name: s for s in TrainConfig.from_yaml(config).all_specs()}
+    unknown = [n for n in names if n not in specs]
+    if unknown:
+        raise CellsegError(f"--replay: unknown dataset(s) {unknown}; known: {', '.join(sorted(specs))}")
+    out = []
+    for n in names:
+        d = {k: v for k, v in specs[n].__dict__.items() if k not in ("train", "val", "extra")}
+        d["train"] = [{"seq": p.seq, "source": p.source, "frames": p.frames} for p in specs[n].train]
+        d["val"] = []
+        out.append(d)
+    return out
