@@ -116,7 +116,7 @@ class SegmentWidget(Container):
             label="Nuclei (optional)",
             options={"nullable": True, "tooltip": "a nuclear-stain layer of the same shape, for two-channel models"},
         )
-        self.model = ComboBox(label="Model", choices=[DEFAULT, FROM_FILE], value=DEFAULT)
+        self.model = ComboBox(label="Model", choices=self.model_choices(), value=DEFAULT)
         self.model_file = FileEdit(label="Model file", mode="r", filter="*.safetensors *.json", visible=False)
         self.device = ComboBox(label="Device", choices=["auto", "cpu", "cuda"], value=DEFAULTS.device)
         self.diameter = _float("diameter", "Diameter (px)", step=1)
@@ -182,15 +182,27 @@ class SegmentWidget(Container):
         self.table_button.changed.connect(self.show_table)
         self.export_button.changed.connect(self.export_measurements)
         for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
-            event.connect(lambda e: self.reset_choices())
+            event.connect(lambda e: (self.reset_choices(), self.refresh_models()))
         self.reset_choices()
         self.worker = None
         self.measurements: dict | None = None  # of the last segmented layer
         self._cancel = threading.Event()
 
     # -- settings ----------------------------------------------------------------------------
+    @staticmethod
+    def model_choices() -> list[str]:
+        """The shipped model, the user's named models (``cellseg finetune``), a file."""
+        from cellseg.modelfile import list_models
+
+        return [DEFAULT, *(name for name, _ in list_models() if name != "default"), FROM_FILE]
+
+    def refresh_models(self) -> None:
+        self.model.choices = self.model_choices()
+
     def model_path(self) -> str:
-        return DEFAULTS.model if self.model.value == DEFAULT else str(self.model_file.value)
+        if self.model.value == DEFAULT:
+            return DEFAULTS.model
+        return str(self.model_file.value) if self.model.value == FROM_FILE else self.model.value
 
     def options(self) -> SegmentOptions:
         return DEFAULTS.replace(

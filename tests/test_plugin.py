@@ -311,3 +311,70 @@ def test_screenshot_shows_the_labels_over_the_image(shipped_widget, qtbot):
     colourful = added[added.max(-1) - added.min(-1) > 60]
     assert len(colourful) > 0.5 * len(added)  # mostly coloured cells over a grey image
     assert len(np.unique(colourful // 32, axis=0)) > 20  # in many colours: one per cell
+
+
+@pytest.fixture()
+def finetune_widget(make_napari_viewer, tiny_model_dir, tmp_path, monkeypatch, blobs):
+    import shutil
+
+    from cellseg.plugin._finetune_widget import FinetuneWidget
+
+    monkeypatch.setenv("CELLSEG_MODELS", str(tmp_path / "models"))
+    shutil.copytree(tiny_model_dir, tmp_path / "models" / "tiny")
+    viewer = make_napari_viewer()
+    img, lab = blobs
+    viewer.add_image(np.tile(img, (2, 2)), name="cells")
+    viewer.add_labels(
+        np.block([[lab, lab + 10 * (lab > 0)], [lab + 20 * (lab > 0), lab + 30 * (lab > 0)]]), name="cells_labels"
+    )
+    widget = FinetuneWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="cellseg fine-tune")
+    widget.images.value = ["cells"]
+    widget.base.value = "tiny"
+    widget.train_encoder.value = True
+    widget.lr = 3e-3
+    return viewer, widget
+
+
+def test_finetune_widget_trains_saves_and_segments_with_the_new_model(finetune_widget, qtbot, tmp_path, monkeypatch):
+    import time
+
+    from qtpy.QtCore import QTimer
+
+    viewer, widget = finetune_widget
+    widget.minutes.value = 0.3
+    errors = []
+    monkeypatch.setattr("napari.utils.notifications.show_error", lambda m: errors.append(m))
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(10)
+    widget.train()
+    assert not widget.train_button.enabled and widget.cancel_button.enabled
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT)
+    timer.stop()
+    assert np.diff(ticks).max() < 0.5, "the main thread was blocked for more than 0.5 s"
+    assert "saved as 'my-cells'" in widget.status.value, (widget.status.value, errors)
+    assert (tmp_path / "models" / "my-cells" / "config.json").is_file()
+    assert "my-cells" in widget.base.choices
+    widget.segment()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT)
+    new = viewer.layers["cells_labels_my-cells"]
+    assert new.data.shape == viewer.layers["cells"].data.shape and new.data.max() > 0
+    assert viewer.layers["cells_labels"].data.max() == 34  # the corrected labels are left as they were
+
+
+def test_finetune_widget_cancel_and_missing_labels(finetune_widget, qtbot, monkeypatch):
+    viewer, widget = finetune_widget
+    warnings = []
+    monkeypatch.setattr("napari.utils.notifications.show_warning", lambda m: warnings.append(m))
+    viewer.add_image(np.zeros((64, 64), np.float32), name="unlabelled")
+    widget.images.value = ["unlabelled"]
+    assert widget.train() is None and "no labels layer 'unlabelled_labels'" in warnings[-1]
+    widget.images.value = ["cells"]
+    widget.minutes.value = 5
+    widget.train()
+    qtbot.waitUntil(lambda: widget.status.value.startswith("step"), timeout=TIMEOUT)
+    widget.cancel_button.changed.emit(True)
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT)
+    assert widget.status.value.startswith("cancelled")

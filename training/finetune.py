@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,9 +165,11 @@ def finetune(
     progress=None,
     log=print,
 ) -> FinetuneResult:
-    """Fine-tune ``base`` on image/label files ``found`` (:func:`pairs`) into the model folder ``out``
-    (a path or a name, :func:`output_folder`) for ``minutes`` or ``steps``, whichever ends first.
+    """Fine-tune ``base`` on image/label files ``found`` (:func:`pairs`; or Samples already in memory) into
+    the model folder ``out`` (a path or a name, :func:`output_folder`) for ``minutes`` or ``steps``,
+    whichever ends first.
     ``progress`` gets "finetune" events (steps); raising from it (napari's cancel) stops like Ctrl-C."""
+    from cellseg.datasets.sample import Sample
     from cellseg.inference import Segmenter
     from cellseg.modelfile import read_model_config, resolve_model
 
@@ -174,7 +177,8 @@ def finetune(
 
     folder = output_folder(out)
     meta = read_model_config(base)
-    samples = read_pairs(found, meta.get("input", {}).get("rgb", "luminance"))
+    given = [f for f in found if isinstance(f, Sample)]  # arrays already in memory (napari layers)
+    samples = given or read_pairs(found, meta.get("input", {}).get("rgb", "luminance"))
     train, val, how = split(samples)
     log(f"{len(samples)} image(s): {how}")
     spec = {"name": USER, "layout": "folder", "path": "-", "objects": "nuclei"}
@@ -207,10 +211,12 @@ def finetune(
     log(f"validation SEG of {base} before: {before:.4f}")
     best, history, saved = before, [], None
     keep = {k: v for k, v in meta.items() if k not in ("format", "version", "model", "input", "normalization")}
-    images = [img.name for img, _ in found]
+    images = [s.name for s in samples]
     loaders = trainer.loaders()
     stop = {"now": False}
-    old = {s: signal.signal(s, lambda *_: stop.update(now=True)) for s in (signal.SIGINT, signal.SIGTERM)}
+    main = threading.current_thread() is threading.main_thread()  # a napari worker thread cannot take signals
+    catch = (signal.SIGINT, signal.SIGTERM) if main else ()
+    old = {s: signal.signal(s, lambda *_: stop.update(now=True)) for s in catch}
     t0, step, every = time.perf_counter(), 0, 10
     try:
         while step < budget and not stop["now"]:
@@ -218,8 +224,11 @@ def finetune(
             step += 1
             trainer.step = step
             elapsed = time.perf_counter() - t0
-            if step == 3 and not steps:  # the schedule fits the time budget: steps from the first steps' pace
-                budget = cfg.steps = max(10, int(minutes * 60 / (elapsed / 3)))
+            if step == 1:
+                first = elapsed  # the first step also builds the crop streams: not the pace
+            if step == 5 and not steps:  # the schedule fits the time budget: steps at the pace of steps 2-5
+                pace = max((elapsed - first) / 4, 1e-3)
+                budget = cfg.steps = max(10, 5 + int((minutes * 60 - elapsed) / pace))
                 every = max(5, budget // 12)
             last = step >= budget or elapsed >= minutes * 60
             score = None

@@ -1,0 +1,97 @@
+"""Fine-tuning on a few of a user's images: SEG and AP50 on the rest before and after, minutes on this CPU.
+
+    python benchmarks/finetune.py [--sets ecoli-trpL-phc usiigaci-phc Fluo-C2DL-MSC] [--sizes 1 3 10]
+                                  [--minutes 5] [--base default] [--train-encoder]
+
+For each shared set (training/configs/ablation/base.yaml: the shipped model's corpus), the user's
+images are k images of the set's training split (evenly spread; the shipped model saw them in training,
+so the gain is what correcting its output on familiar images buys) and the test images are the set's
+whole validation split, which no model trained on. Each row runs ``cellseg finetune``'s code path (the
+images written as files and paired, the user's own validation split held out of them, the guard) for
+``--minutes``, then scores the base model, the fine-tuned one (when one was saved) and the classical
+baseline on the test images, segmenting them as ``cellseg segment`` does (diameter estimated).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def scores(segment, samples) -> tuple[float, float]:
+    from cellseg.training.validate import validate
+
+    s = validate(segment, {"test": samples})["test"]
+    return s["SEG"], s["AP50"]
+
+
+def main() -> None:
+    from cellseg.baseline import otsu_watershed
+    from cellseg.datasets import load_split
+    from cellseg.inference import Segmenter
+    from cellseg.training.data import resolve_root
+    from cellseg.training.finetune import finetune, pairs
+    from cellseg.training.trainer import TrainConfig
+    from cellseg.training.validate import pick
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--sets", nargs="+", default=["ecoli-trpL-phc", "usiigaci-phc", "Fluo-C2DL-MSC"])
+    p.add_argument("--sizes", type=int, nargs="+", default=[1, 3, 10])
+    p.add_argument("--minutes", type=float, default=5.0)
+    p.add_argument("--base", default="default")
+    p.add_argument("--train-encoder", action="store_true")
+    a = p.parse_args()
+    cfg = TrainConfig.from_yaml(ROOT / "training" / "configs" / "ablation" / "base.yaml")
+    specs = {s.name: s for s in cfg.all_specs()}
+    base = Segmenter(a.base, device="cpu")
+    print("| set | images | base SEG | tuned SEG | baseline SEG | base AP50 | tuned AP50 | minutes | saved |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name in a.sets:
+        pool, test = load_split(specs[name], resolve_root(None), base.rgb)
+        b_seg, b_ap = scores(base, test)
+        c_seg, _ = scores(otsu_watershed, test)
+        for k in a.sizes:
+            if k > len(pool):
+                print(f"| {name} | {k} | (only {len(pool)} training images) |")
+                continue
+            with tempfile.TemporaryDirectory() as tmp:
+                tmp = Path(tmp)
+                (tmp / "images").mkdir()
+                (tmp / "labels").mkdir()
+                for s in pick(pool, k):
+                    stem = s.name.replace("/", "_")
+                    tifffile.imwrite(tmp / "images" / f"{stem}.tif", s.image.astype(np.float32))
+                    tifffile.imwrite(tmp / "labels" / f"{stem}.tif", s.labels.astype(np.uint16))
+                t0 = time.perf_counter()
+                r = finetune(
+                    pairs(tmp / "images", tmp / "labels"),
+                    tmp / "model",
+                    a.base,
+                    minutes=a.minutes,
+                    train_encoder=a.train_encoder,
+                    log=lambda line: None,
+                )
+                minutes = (time.perf_counter() - t0) / 60
+                if r.saved is not None:
+                    t_seg, t_ap = scores(Segmenter(r.saved, device="cpu"), test)
+                else:
+                    t_seg, t_ap = b_seg, b_ap  # nothing beat the base: the user keeps it
+            print(
+                f"| {name} | {k} | {b_seg:.3f} | {t_seg:.3f} | {c_seg:.3f} | {b_ap:.3f} | {t_ap:.3f} | "
+                f"{minutes:.1f} | {'yes' if r.saved else 'no (kept the base)'} |",
+                flush=True,
+            )
+    print(f"test images: each set's validation split; minutes: the whole finetune call; base {a.base}")
+
+
+if __name__ == "__main__":
+    main()
