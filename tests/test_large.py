@@ -37,7 +37,7 @@ def test_lazy_reading_gives_the_pixels_of_any_region(big_hela):
 def test_blocks_stitched_across_edges_give_the_objects_of_the_whole_image(big_hela, tmp_path):
     folder, image = big_hela
     seg = Segmenter("default", device="cpu", block=512, diameter=20.0)
-    whole, _ = segment_file(seg, folder / "plain.tif", tmp_path / "whole.tif")  # under --large: in memory
+    whole = segment_file(seg, folder / "plain.tif", tmp_path / "whole.tif").cells  # under --large: in memory
     a = tifffile.imread(tmp_path / "whole.tif")
     n, diameter = segment_large(seg, folder / "tiled.tif", tmp_path / "large.tif")
     with tifffile.TiffFile(tmp_path / "large.tif") as tif:
