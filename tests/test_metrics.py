@@ -96,3 +96,26 @@ def test_cross_check_with_py_ctcmetrics(tmp_path):
     theirs = evaluate_sequence(str(res_dir), str(gt), metrics=["DET"], threads=1)
     assert pool(ours)["DET"] == pytest.approx(theirs["DET"], abs=1e-9)
     assert 0.2 < pool(ours)["DET"] < 1.0  # a real, imperfect segmentation
+
+
+def test_validation_with_given_sizes_leaves_the_segmenter_as_it_was():
+    """Each frame is segmented at its labels' median diameter, and the caller's options come back after."""
+    from cellseg.datasets.sample import Sample
+    from cellseg.options import DEFAULTS
+    from cellseg.training.validate import validate
+
+    labels = np.zeros((64, 64), np.int32)
+    labels[10:20, 10:20], labels[30:50, 30:50] = 1, 2  # diameters ~11 and ~23: median ~17
+
+    class Recorder:
+        options = DEFAULTS.replace(diameter=0.0)
+        used: list = []
+
+        def segment(self, image):
+            self.used.append(self.options.diameter)
+            return labels
+
+    seg = Recorder()
+    scores = validate(seg, {"a": [Sample(labels.astype(np.float32), labels, "a", "x")]}, given_size=True)
+    assert scores["a"]["SEG"] == 1.0
+    assert seg.used[0] > 10 and seg.options.diameter == 0.0  # given while scoring, restored after

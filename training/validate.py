@@ -25,12 +25,17 @@ def validate(segment, val_sets: dict, max_frames: int | None = None, given_size:
     ``--diameter``), so the score measures the network, not the size estimate (training uses this to
     pick checkpoints before the size regression is fitted)."""
     fn: Callable = segment.segment if hasattr(segment, "segment") else segment
+    options = getattr(segment, "options", None)  # given sizes are this call's only: restored after
     scores = {}
-    for name, samples in val_sets.items():
-        results = []
-        for s in pick(samples, max_frames):
-            if given_size:
-                segment.options = segment.options.replace(diameter=median_diameter(s.labels) or 0.0)
-            results.append(evaluate_pair(s.labels, fn(s.image)))
-        scores[name] = {**pool(results), "frames": len(results)}
+    try:
+        for name, samples in val_sets.items():
+            results = []
+            for s in pick(samples, max_frames):
+                if given_size:
+                    segment.options = options.replace(diameter=median_diameter(s.labels) or 0.0)
+                results.append(evaluate_pair(s.labels, fn(s.image)))
+            scores[name] = {**pool(results), "frames": len(results)}
+    finally:
+        if given_size:
+            segment.options = options
     return scores
