@@ -1,7 +1,8 @@
 """Fine-tuning on a few of a user's images: SEG and AP50 on the rest before and after, minutes on this CPU.
 
     python benchmarks/finetune.py [--sets ecoli-trpL-phc usiigaci-phc Fluo-C2DL-MSC] [--sizes 1 3 10]
-                                  [--minutes 5] [--base default] [--train-encoder]
+                                  [--minutes 5] [--base default] [--train-encoder] [--lr 1e-3]
+                                  [--protocol test|dev]
 
 For each shared set (training/configs/ablation/base.yaml: the shipped model's corpus), the user's
 images are k images of the set's training split (evenly spread; the shipped model saw them in training,
@@ -10,6 +11,10 @@ whole validation split, which no model trained on. Each row runs ``cellseg finet
 images written as files and paired, the user's own validation split held out of them, the guard) for
 ``--minutes``, then scores the base model, the fine-tuned one (when one was saved) and the classical
 baseline on the test images, segmenting them as ``cellseg segment`` does (diameter estimated).
+
+``--protocol dev`` chooses a recipe without touching any validation frame: the user's images are the first
+k images of the training split's first half, the test images its second half (evenly spread, at most 8).
+Recipe choices (learning rate, encoder mode, minutes) are made on dev figures; ``test`` reports them.
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=5.0)
     p.add_argument("--base", default="default")
     p.add_argument("--train-encoder", action="store_true")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: finetune's)")
+    p.add_argument("--protocol", choices=["test", "dev"], default="test")
     a = p.parse_args()
     cfg = TrainConfig.from_yaml(ROOT / "training" / "configs" / "ablation" / "base.yaml")
     specs = {s.name: s for s in cfg.all_specs()}
@@ -57,6 +64,9 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for name in a.sets:
         pool, test = load_split(specs[name], resolve_root(None), base.rgb)
+        if a.protocol == "dev":  # training frames only: user images from the first half, test on the second
+            half = len(pool) // 2
+            pool, test = pool[:half], pick(pool[half:], 8)
         b_seg, b_ap = scores(base, test)
         c_seg, _ = scores(otsu_watershed, test)
         for k in a.sizes:
@@ -78,6 +88,7 @@ def main() -> None:
                     a.base,
                     minutes=a.minutes,
                     train_encoder=a.train_encoder,
+                    **({"lr": a.lr} if a.lr else {}),
                     log=lambda line: None,
                 )
                 minutes = (time.perf_counter() - t0) / 60
@@ -90,7 +101,8 @@ def main() -> None:
                 f"{minutes:.1f} | {'yes' if r.saved else 'no (kept the base)'} |",
                 flush=True,
             )
-    print(f"test images: each set's validation split; minutes: the whole finetune call; base {a.base}")
+    what = "each set's validation split" if a.protocol == "test" else "dev: second half of each training split"
+    print(f"test images: {what}; minutes: the whole finetune call; base {a.base}; {vars(a)}")
 
 
 if __name__ == "__main__":

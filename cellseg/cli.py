@@ -492,16 +492,19 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("images", help="an image file, a folder of images, or a CTC sequence folder")
     f.add_argument("labels", help="its label file, or the folder of label files (same names, NAME_labels, "
                    "NAME_masks...; a CTC ..._GT/SEG folder)")  # fmt: skip
+    from .training.finetune import LR as FINETUNE_LR
+    from .training.finetune import MINUTES as FINETUNE_MINUTES
+
     f.add_argument("-o", "--out", required=True, help="model folder, or a NAME (kept in your data directory)")
     f.add_argument("--from", dest="base", default="default", help="the model to start from: a name, folder or file")
-    f.add_argument("--minutes", type=_number(float, 0.05, None), default=10.0, help="training time")
+    f.add_argument("--minutes", type=_number(float, 0.05, None), default=FINETUNE_MINUTES, help="training time")
     f.add_argument("--steps", type=_number(int, 1, None), help="stop after this many steps (before the minutes)")
     f.add_argument(
         "--train-encoder", action="store_true", help="also train the encoder (default: frozen, against forgetting)"
     )
     f.add_argument("--replay", nargs="*", default=[], metavar="DATASET", help="also train on these registered "
                    "datasets (names from training/configs/generalist_v2.yaml; data under CELLSEG_DATA)")  # fmt: skip
-    f.add_argument("--lr", type=_number(float, 1e-7, 1.0), default=2e-4, help="peak learning rate")
+    f.add_argument("--lr", type=_number(float, 1e-7, 1.0), default=FINETUNE_LR, help="peak learning rate")
     f.add_argument("--device", type=_device, default="auto", help="auto, cpu, cuda or cuda:N")
     f.add_argument("-q", "--quiet", action="store_true")
     f.set_defaults(func=_finetune)
