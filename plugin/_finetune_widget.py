@@ -16,7 +16,7 @@ import threading
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label, LineEdit, PushButton, Select
 
-from cellseg.progress import iterate
+from cellseg.training.finetune import LR, MINUTES
 
 
 def _model_names() -> list[str]:
@@ -55,7 +55,7 @@ class FinetuneWidget(Container):
         self.viewer = napari_viewer
         self.images = Select(label="Images (with <image>_labels)", choices=self._image_names, allow_multiple=True)
         self.base = ComboBox(label="Start from", choices=_model_names(), value="default")
-        self.minutes = FloatSpinBox(label="Minutes", value=10.0, min=0.1, max=600, step=1)
+        self.minutes = FloatSpinBox(label="Minutes", value=MINUTES, min=0.1, max=600, step=1)
         self.name = LineEdit(label="New model name", value="my-cells")
         self.train_encoder = CheckBox(
             label="Train encoder too", value=False, tooltip="default: frozen (less forgetting)"
@@ -85,7 +85,7 @@ class FinetuneWidget(Container):
         self.refresh()
         self.worker = None
         self.model: str | None = None  # the last model trained here (its name or folder)
-        self.lr = 2e-4  # peak learning rate (the CLI's --lr)
+        self.lr = LR  # peak learning rate (the CLI's --lr)
         self._cancel = threading.Event()
 
     def _image_names(self, widget=None) -> list[str]:
@@ -114,44 +114,13 @@ class FinetuneWidget(Container):
         return out
 
     def _launch(self, job, on_done, desc: str):
-        from napari.qt.threading import create_worker
-        from napari.utils import progress
+        from cellseg.plugin._worker import launch
 
-        self._cancel.clear()
-        bar = progress(total=0, desc=desc)
-        worker = create_worker(iterate, job, self._cancel, _start_thread=False, _ignore_errors=True)
-
-        def on_step(event):
-            if bar.total != event.total:
-                bar.total = event.total
-            bar.n = event.done
-            if event.stage == "finetune":
-                bar.set_description(f"{desc}: {event.item}")
-                self.status.value = f"step {event.done}: {event.item}"
-            bar.refresh()
-
-        def on_error(e):
-            from napari.utils.notifications import show_error
-
-            self.status.value = "error (see notification)"
-            show_error(f"cellseg: {e}")
-
-        def on_finished():
-            bar.close()
-            self.train_button.enabled = True
-            self.cancel_button.enabled = False
+        def after():
             self.segment_button.enabled = self.model is not None
-            self.worker = None
 
-        worker.yielded.connect(on_step)
-        worker.returned.connect(on_done)
-        worker.errored.connect(on_error)
-        worker.finished.connect(on_finished)
-        self.train_button.enabled = self.segment_button.enabled = False
-        self.cancel_button.enabled = True
-        self.worker = worker
-        worker.start()
-        return worker
+        busy = [self.train_button, self.segment_button]
+        return launch(self, job, on_done, desc, busy, describe="finetune", after=after)
 
     def train(self):
         from napari.utils.notifications import show_warning

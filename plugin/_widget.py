@@ -31,7 +31,6 @@ from magicgui.widgets import (
 
 from cellseg.io import as_frames
 from cellseg.options import DEFAULTS, SegmentOptions, option_fields
-from cellseg.progress import iterate
 
 DEFAULT = "default (shipped)"
 FROM_FILE = "model file..."
@@ -248,53 +247,18 @@ class SegmentWidget(Container):
 
     # -- jobs ---------------------------------------------------------------------------------
     def _launch(self, job, on_done, desc: str, stage: str = "tiles"):
-        """Run ``job(progress)`` in a worker with a napari progress bar over ``stage`` events; the
-        buttons are disabled meanwhile and Cancel enabled; ``on_done(result)`` on the main thread."""
-        from napari.qt.threading import create_worker
-        from napari.utils import progress
+        """Run ``job(progress)`` in a worker (:func:`cellseg.plugin._worker.launch`), the bar over ``stage``
+        events; ``on_done(result)`` on the main thread unless cancelled."""
+        from cellseg.plugin._worker import launch
 
-        self._cancel.clear()
-        bar = progress(total=0, desc=desc)
-        worker = create_worker(iterate, job, self._cancel, _start_thread=False, _ignore_errors=True)
-
-        def on_step(event):
-            if event.stage != stage:
-                return
-            if bar.total != event.total:
-                bar.total = event.total
-            bar.n = event.done
-            bar.refresh()
-
-        def on_returned(result):
+        def returned(result):
             if result is None:
                 self.status.value = "cancelled: layers unchanged"
                 return
             on_done(result)
 
-        def on_error(e):
-            from napari.utils.notifications import show_error
-
-            self.status.value = "error (see notification)"
-            show_error(f"cellseg: {e}")
-
-        def on_finished():
-            bar.close()
-            for button in (self.run_button, self.estimate_button, self.folder_button):
-                button.enabled = True
-            self.cancel_button.enabled = False
-            self.worker = None
-
-        worker.yielded.connect(on_step)
-        worker.returned.connect(on_returned)
-        worker.errored.connect(on_error)
-        worker.finished.connect(on_finished)
-        for button in (self.run_button, self.estimate_button, self.folder_button):
-            button.enabled = False
-        self.cancel_button.enabled = True
         self.status.value = "running..."
-        self.worker = worker
-        worker.start()
-        return worker
+        return launch(self, job, returned, desc, [self.run_button, self.estimate_button, self.folder_button], stage)
 
     def run(self):
         """Segment the chosen layer (a time-lapse frame by frame, tracked when asked)."""
