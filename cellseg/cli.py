@@ -497,7 +497,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     f.add_argument("-o", "--out", required=True, help="model folder, or a NAME (kept in your data directory)")
     f.add_argument("--from", dest="base", default="default", help="the model to start from: a name, folder or file")
-    f.add_argument("--minutes", type=_number(float, 0.05, None), default=FINETUNE_MINUTES, help="training time")
+    f.add_argument(
+        "--minutes",
+        type=_number(float, 0.05, None),
+        default=FINETUNE_MINUTES,
+        help="minutes for the whole run (reading, scoring, training)",
+    )
     f.add_argument("--steps", type=_number(int, 1, None), help="stop after this many steps (before the minutes)")
     f.add_argument(
         "--train-encoder", action="store_true", help="also train the encoder (default: frozen, against forgetting)"
