@@ -44,7 +44,7 @@ def main() -> None:
     from cellseg.datasets import load_split
     from cellseg.inference import Segmenter
     from cellseg.training.data import resolve_root
-    from cellseg.training.finetune import finetune, pairs
+    from cellseg.training.finetune import LR, finetune, pairs
     from cellseg.training.trainer import TrainConfig
     from cellseg.training.validate import pick
 
@@ -54,7 +54,7 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=5.0)
     p.add_argument("--base", default="default")
     p.add_argument("--train-encoder", action="store_true")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default: finetune's)")
+    p.add_argument("--lr", type=float, default=LR, help="peak learning rate")
     p.add_argument("--protocol", choices=["test", "dev"], default="test")
     a = p.parse_args()
     cfg = TrainConfig.from_yaml(ROOT / "training" / "configs" / "ablation" / "base.yaml")
@@ -88,7 +88,7 @@ def main() -> None:
                     a.base,
                     minutes=a.minutes,
                     train_encoder=a.train_encoder,
-                    **({"lr": a.lr} if a.lr else {}),
+                    lr=a.lr,
                     log=lambda line: None,
                 )
                 minutes = (time.perf_counter() - t0) / 60
