@@ -2,7 +2,7 @@
 
     python benchmarks/finetune.py [--sets ecoli-trpL-phc usiigaci-phc Fluo-C2DL-MSC] [--sizes 1 3 10]
                                   [--minutes 5] [--base default] [--train-encoder] [--lr 1e-3]
-                                  [--protocol test|dev]
+                                  [--protocol test|dev|within] [--keep DIR]
 
 For each shared set (training/configs/ablation/base.yaml: the shipped model's corpus), the user's
 images are k images of the set's training split (evenly spread; the shipped model saw them in training,
@@ -15,11 +15,14 @@ baseline on the test images, segmenting them as ``cellseg segment`` does (diamet
 ``--protocol dev`` chooses a recipe without touching any validation frame: the user's images are the first
 k images of the training split's first half, the test images its second half (evenly spread, at most 8).
 Recipe choices (learning rate, encoder mode, minutes) are made on dev figures; ``test`` reports them.
+``--protocol within`` is a user's own new experiment: they correct k images of the set's validation split
+(which the shipped model never saw) and segment the rest of it (k + 2 images at least).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
@@ -39,6 +42,31 @@ def scores(segment, samples) -> tuple[float, float]:
     return s["SEG"], s["AP50"]
 
 
+PROTOCOLS = {
+    "test": "user images: k of the training split; test images: the whole validation split",
+    "dev": "user images: k of the training split's first half; test images: its second half (at most 8)",
+    "within": "user images: k of the validation split (unseen by the shipped model); test images: the rest of it",
+}
+
+
+def protocol_split(protocol: str, train: list, val: list, k: int) -> tuple[list, list]:
+    """(the user's images, the test images) of one set for ``k`` user images; ([], []) when too few."""
+    from cellseg.training.validate import pick
+
+    if protocol == "dev":  # training frames only: user images from the first half, test on the second
+        half = len(train) // 2
+        pool, test = train[:half], pick(train[half:], 8)
+    elif protocol == "within":  # the user's own new experiment: they correct k images and segment the rest
+        if len(val) < k + 2:
+            return [], []
+        user = pick(val, k)
+        names = {s.name for s in user}
+        return user, [s for s in val if s.name not in names]
+    else:
+        pool, test = train, val
+    return (pick(pool, k), test) if k <= len(pool) else ([], [])
+
+
 def main() -> None:
     from cellseg.baseline import otsu_watershed
     from cellseg.datasets import load_split
@@ -46,7 +74,6 @@ def main() -> None:
     from cellseg.training.data import resolve_root
     from cellseg.training.finetune import LR, finetune, pairs
     from cellseg.training.trainer import TrainConfig
-    from cellseg.training.validate import pick
 
     p = argparse.ArgumentParser()
     p.add_argument("--sets", nargs="+", default=["ecoli-trpL-phc", "usiigaci-phc", "Fluo-C2DL-MSC"])
@@ -55,7 +82,8 @@ def main() -> None:
     p.add_argument("--base", default="default")
     p.add_argument("--train-encoder", action="store_true")
     p.add_argument("--lr", type=float, default=LR, help="peak learning rate")
-    p.add_argument("--protocol", choices=["test", "dev"], default="test")
+    p.add_argument("--protocol", choices=["test", "dev", "within"], default="test")
+    p.add_argument("--keep", type=Path, help="keep each saved model in this folder (as SET_kK)")
     a = p.parse_args()
     cfg = TrainConfig.from_yaml(ROOT / "training" / "configs" / "ablation" / "base.yaml")
     specs = {s.name: s for s in cfg.all_specs()}
@@ -63,21 +91,22 @@ def main() -> None:
     print("| set | images | base SEG | tuned SEG | baseline SEG | base AP50 | tuned AP50 | minutes | saved |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name in a.sets:
-        pool, test = load_split(specs[name], resolve_root(None), base.rgb)
-        if a.protocol == "dev":  # training frames only: user images from the first half, test on the second
-            half = len(pool) // 2
-            pool, test = pool[:half], pick(pool[half:], 8)
-        b_seg, b_ap = scores(base, test)
-        c_seg, _ = scores(otsu_watershed, test)
+        train, val = load_split(specs[name], resolve_root(None), base.rgb)
+        scored = {}  # test images' names -> (base SEG, base AP50, baseline SEG)
         for k in a.sizes:
-            if k > len(pool):
-                print(f"| {name} | {k} | (only {len(pool)} training images) |")
+            user, test = protocol_split(a.protocol, train, val, k)
+            if not user:
+                print(f"| {name} | {k} | (too few images: {len(train)} training, {len(val)} validation) |")
                 continue
+            key = tuple(s.name for s in test)
+            if key not in scored:
+                scored[key] = (*scores(base, test), scores(otsu_watershed, test)[0])
+            b_seg, b_ap, c_seg = scored[key]
             with tempfile.TemporaryDirectory() as tmp:
                 tmp = Path(tmp)
                 (tmp / "images").mkdir()
                 (tmp / "labels").mkdir()
-                for s in pick(pool, k):
+                for s in user:
                     stem = s.name.replace("/", "_")
                     tifffile.imwrite(tmp / "images" / f"{stem}.tif", s.image.astype(np.float32))
                     tifffile.imwrite(tmp / "labels" / f"{stem}.tif", s.labels.astype(np.uint16))
@@ -92,6 +121,8 @@ def main() -> None:
                     log=lambda line: None,
                 )
                 minutes = (time.perf_counter() - t0) / 60
+                if a.keep is not None and r.saved is not None:
+                    shutil.copytree(r.saved, a.keep / f"{name}_k{k}", dirs_exist_ok=True)
                 if r.saved is not None:
                     t_seg, t_ap = scores(Segmenter(r.saved, device="cpu"), test)
                 else:
@@ -101,8 +132,7 @@ def main() -> None:
                 f"{minutes:.1f} | {'yes' if r.saved else 'no (kept the base)'} |",
                 flush=True,
             )
-    what = "each set's validation split" if a.protocol == "test" else "dev: second half of each training split"
-    print(f"test images: {what}; minutes: the whole finetune call; base {a.base}; {vars(a)}")
+    print(f"protocol {a.protocol}: {PROTOCOLS[a.protocol]}; minutes: the whole finetune call; {vars(a)}")
 
 
 if __name__ == "__main__":
