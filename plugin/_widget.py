@@ -62,31 +62,19 @@ def _segmenter(options: SegmentOptions):
     return seg
 
 
-def _field(name: str):
-    ((_, default, _, help, lo, hi),) = option_fields([name])
-    return default, help, lo, hi
-
-
-def _spin(name: str, label: str, **kw) -> SpinBox:
-    """A SpinBox for an integer SegmentOptions field: its default and limits."""
-    default, help, lo, hi = _field(name)
-    return SpinBox(
+def _option(name: str, label: str, **kw) -> CheckBox | SpinBox | FloatSpinBox:
+    """The widget of a SegmentOptions field (a CheckBox, SpinBox or FloatSpinBox by its type), with its
+    default, limits and help."""
+    ((_, default, kind, help, lo, hi),) = option_fields([name])
+    kind = getattr(kind, "__name__", kind)  # a type, or its name under postponed annotations
+    if kind == "bool":
+        return CheckBox(label=label, value=default, tooltip=help, **kw)
+    floating = kind == "float"
+    return (FloatSpinBox if floating else SpinBox)(
         label=label,
         value=default,
         min=lo if lo is not None else 0,
-        max=hi if hi is not None else 1_000_000_000,
-        tooltip=help,
-        **kw,
-    )
-
-
-def _float(name: str, label: str, **kw) -> FloatSpinBox:
-    default, help, lo, hi = _field(name)
-    return FloatSpinBox(
-        label=label,
-        value=default,
-        min=lo if lo is not None else 0,
-        max=hi if hi is not None else 10_000,
+        max=hi if hi is not None else (10_000 if floating else 1_000_000_000),
         tooltip=help,
         **kw,
     )
@@ -118,14 +106,14 @@ class SegmentWidget(Container):
         self.model = ComboBox(label="Model", choices=self.model_choices(), value=DEFAULT)
         self.model_file = FileEdit(label="Model file", mode="r", filter="*.safetensors *.json", visible=False)
         self.device = ComboBox(label="Device", choices=["auto", "cpu", "cuda"], value=DEFAULTS.device)
-        self.diameter = _float("diameter", "Diameter (px)", step=1)
+        self.diameter = _option("diameter", "Diameter (px)", step=1)
         self.estimate_button = PushButton(text="Estimate diameter")
-        self.threshold = _float("interior_threshold", "Interior threshold", step=0.05)
-        self.min_size = _spin("min_size", "Min size (px)")
-        self.max_size = _spin("max_size", "Max size (px, 0: none)")
-        self.fill_holes = CheckBox(label="Fill holes", value=DEFAULTS.fill_holes, tooltip=_field("fill_holes")[1])
-        self.tile = _spin("tile", "Tile size", step=32)
-        self.tta = CheckBox(label="Flip TTA", value=DEFAULTS.tta, tooltip=_field("tta")[1])
+        self.threshold = _option("interior_threshold", "Interior threshold", step=0.05)
+        self.min_size = _option("min_size", "Min size (px)")
+        self.max_size = _option("max_size", "Max size (px, 0: none)")
+        self.fill_holes = _option("fill_holes", "Fill holes")
+        self.tile = _option("tile", "Tile size", step=32)
+        self.tta = _option("tta", "Flip TTA")
         self.track = CheckBox(
             label="Track over time",
             value=True,
