@@ -16,7 +16,8 @@ baseline on the test images, segmenting them as ``cellseg segment`` does (diamet
 k images of the training split's first half, the test images its second half (evenly spread, at most 8).
 Recipe choices (learning rate, encoder mode, minutes) are made on dev figures; ``test`` reports them.
 ``--protocol within`` is a user's own new experiment: they correct k images of the set's validation split
-(which the shipped model never saw) and segment the rest of it (k + 2 images at least).
+(which the shipped model never saw) and segment the rest of it (k + 2 images at least). The user's images
+are always frames whose ground truth labels every cell, as a user's corrected masks do.
 """
 
 from __future__ import annotations
@@ -50,21 +51,25 @@ PROTOCOLS = {
 
 
 def protocol_split(protocol: str, train: list, val: list, k: int) -> tuple[list, list]:
-    """(the user's images, the test images) of one set for ``k`` user images; ([], []) when too few."""
+    """(the user's images, the test images) of one set for ``k`` user images; ([], []) when too few.
+
+    The user's images are drawn from frames whose ground truth labels every cell (a user's corrected
+    masks do; a sparse frame, whose unlabelled cells are unknown, would teach them as background once
+    written as a label file); the test images keep their ignore masks and may be sparse."""
     from cellseg.training.validate import pick
 
     if protocol == "dev":  # training frames only: user images from the first half, test on the second
         half = len(train) // 2
         pool, test = train[:half], pick(train[half:], 8)
     elif protocol == "within":  # the user's own new experiment: they correct k images and segment the rest
-        if len(val) < k + 2:
-            return [], []
-        user = pick(val, k)
-        names = {s.name for s in user}
-        return user, [s for s in val if s.name not in names]
+        pool, test = val, val
     else:
         pool, test = train, val
-    return (pick(pool, k), test) if k <= len(pool) else ([], [])
+    pool = [s for s in pool if s.complete]
+    user = pick(pool, k) if k <= len(pool) else []
+    names = {s.name for s in user}
+    test = [s for s in test if s.name not in names]
+    return (user, test) if user and len(test) >= 2 else ([], [])
 
 
 def main() -> None:
