@@ -3,9 +3,9 @@ size estimate sees them: the true median diameter (from the labels) against the 
 
     python benchmarks/size_shift.py [--sets Fluo-C2DL-MSC usiigaci-phc ecoli-trpL-phc] [--model default]
 
-Fine-tuning keeps the base model's size estimate (the encoder is frozen), so where the user's images and the
-images they segment next differ in size and the estimate misses that, the fine-tuned network sees cells at a
-scale it was not tuned at; this prints the evidence, and SEG with the estimated and with the true diameter.
+It also prints validation SEG with the estimated and with the true diameter, for the shipped model or a
+fine-tuned one (``--model``; fine-tuning keeps the base model's size estimate, the encoder being frozen):
+whether a miss of the estimate is what limits SEG on a set.
 """
 
 from __future__ import annotations
