@@ -72,6 +72,19 @@ def protocol_split(protocol: str, train: list, val: list, k: int) -> tuple[list,
     return (user, test) if user and len(test) >= 2 else ([], [])
 
 
+def write_user_images(samples: list, folder: Path) -> tuple[Path, Path]:
+    """The user's images as files, the way ``cellseg finetune`` reads them: (FOLDER/images, FOLDER/labels),
+    each sample as STEM.tif in both."""
+    images, labels = folder / "images", folder / "labels"
+    images.mkdir()
+    labels.mkdir()
+    for s in samples:
+        stem = s.name.replace("/", "_")
+        tifffile.imwrite(images / f"{stem}.tif", s.image.astype(np.float32))
+        tifffile.imwrite(labels / f"{stem}.tif", s.labels.astype(np.uint16))
+    return images, labels
+
+
 def main() -> None:
     from cellseg.baseline import otsu_watershed
     from cellseg.datasets import load_split
@@ -109,15 +122,9 @@ def main() -> None:
             b_seg, b_ap, c_seg = scored[key]
             with tempfile.TemporaryDirectory() as tmp:
                 tmp = Path(tmp)
-                (tmp / "images").mkdir()
-                (tmp / "labels").mkdir()
-                for s in user:
-                    stem = s.name.replace("/", "_")
-                    tifffile.imwrite(tmp / "images" / f"{stem}.tif", s.image.astype(np.float32))
-                    tifffile.imwrite(tmp / "labels" / f"{stem}.tif", s.labels.astype(np.uint16))
                 t0 = time.perf_counter()
                 r = finetune(
-                    pairs(tmp / "images", tmp / "labels"),
+                    pairs(*write_user_images(user, tmp)),
                     tmp / "model",
                     a.base,
                     minutes=a.minutes,

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
-import tifffile
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,7 +37,9 @@ def main() -> None:
     from cellseg.outputs import outline_overlay
     from cellseg.training.data import resolve_root
     from cellseg.training.trainer import TrainConfig
-    from cellseg.training.validate import pick
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from finetune import protocol_split, write_user_images  # the benchmark's k = 3 images, written as it does
 
     p = argparse.ArgumentParser()
     p.add_argument("--set", default="ecoli-trpL-phc")
@@ -48,16 +49,12 @@ def main() -> None:
     cfg = TrainConfig.from_yaml(ROOT / "training" / "configs" / "ablation" / "base.yaml")
     spec = {s.name: s for s in cfg.all_specs()}[a.set]
     base = Segmenter("default", device="cpu")
-    pool, test = load_split(spec, resolve_root(None), base.rgb)
+    train, test = load_split(spec, resolve_root(None), base.rgb)
+    user, _ = protocol_split("test", train, test, 3)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        for d in ("images", "labels"):
-            (tmp / d).mkdir()
-        for s in pick(pool, 3):
-            stem = s.name.replace("/", "_")
-            tifffile.imwrite(tmp / "images" / f"{stem}.tif", s.image.astype(np.float32))
-            tifffile.imwrite(tmp / "labels" / f"{stem}.tif", s.labels.astype(np.uint16))
-        cmd = [sys.executable, "-m", "cellseg", "finetune", str(tmp / "images"), str(tmp / "labels")]
+        images, labels = write_user_images(user, tmp)
+        cmd = [sys.executable, "-m", "cellseg", "finetune", str(images), str(labels)]
         subprocess.run([*cmd, "-o", str(tmp / "model"), "--minutes", str(a.minutes), "-q"], check=True)
         tuned = Segmenter(tmp / "model", device="cpu")
         sample = test[a.frame]
