@@ -3,7 +3,8 @@
 python benchmarks/train_step.py [training/configs/universal_cpu.yaml] [--steps 10] [--device cpu]
 
 Compute is timed on minibatches already in memory for fp32, channels_last, and channels_last + bf16
-autocast (the trainer's ``channels_last`` and ``bf16`` options), so the figures say which to use here.
+autocast, and channels_last with all sets in one pass (the trainer's ``channels_last``, ``bf16`` and ``fused``
+options), so the figures say which to use here.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ VARIANTS = {
     "fp32": {"channels_last": False, "bf16": False},
     "channels_last": {"channels_last": True, "bf16": False},
     "channels_last + bf16": {"channels_last": True, "bf16": True},
+    # one forward/backward over all sets' minibatches (same loss and gradient; group or frozen norm only)
+    "channels_last + fused": {"channels_last": True, "bf16": False, "fused": True},
 }
 
 
@@ -57,6 +60,8 @@ def main() -> None:
         data_s = (time.perf_counter() - t0) / args.steps
         timings = {}
         for name, variant in VARIANTS.items():
+            if variant.get("fused") and tr.model.config.norm == "batch":
+                continue
             tr = Trainer(cfg, {**over, **variant})
             cached = {n: iter(b) for n, b in batches.items()}
             tr.train_step(cached)  # warm-up
