@@ -246,6 +246,7 @@ def _finetune(args) -> int:
         steps=args.steps,
         train_encoder=args.train_encoder,
         replay=args.replay,
+        sparse=args.sparse,
         lr=args.lr,
         device=args.device,
         progress=bars,
@@ -509,6 +510,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     f.add_argument("--replay", nargs="*", default=[], metavar="DATASET", help="also train on these registered "
                    "datasets (names from training/configs/generalist_v2.yaml; data under CELLSEG_DATA)")  # fmt: skip
+    f.add_argument(
+        "--sparse",
+        action="store_true",
+        help="your labels mark only some cells: cells the base model finds where there is no label are ignored "
+        "in training instead of taught as background",
+    )
     f.add_argument("--lr", type=_number(float, 1e-7, 1.0), default=FINETUNE_LR, help="peak learning rate")
     f.add_argument("--device", type=_device, default="auto", help="auto, cpu, cuda or cuda:N")
     f.add_argument("-q", "--quiet", action="store_true")

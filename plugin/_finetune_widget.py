@@ -60,6 +60,11 @@ class FinetuneWidget(Container):
         self.train_encoder = CheckBox(
             label="Train encoder too", value=False, tooltip="default: frozen (less forgetting)"
         )
+        self.sparse = CheckBox(
+            label="Only some cells labelled",
+            value=False,
+            tooltip="cells the base model finds where you drew no label are ignored, not taught as background",
+        )
         self.train_button = PushButton(text="Train")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.segment_button = PushButton(text="Segment with it", enabled=False)
@@ -71,6 +76,7 @@ class FinetuneWidget(Container):
                 self.minutes,
                 self.name,
                 self.train_encoder,
+                self.sparse,
                 self.train_button,
                 self.cancel_button,
                 self.segment_button,
@@ -144,7 +150,9 @@ class FinetuneWidget(Container):
             show_warning(f"cellseg: {e}")
             return None
         base, minutes, encoder, lr = self.base.value, self.minutes.value, self.train_encoder.value, self.lr
+        sparse = self.sparse.value
         self.status.value = "training..."
+        warnings: list[str] = []  # finetune's warnings, shown on the main thread when it ends
 
         def job(report):
             from cellseg.training.finetune import finetune
@@ -155,12 +163,15 @@ class FinetuneWidget(Container):
                 base,
                 minutes=minutes,
                 train_encoder=encoder,
+                sparse=sparse,
                 lr=lr,
                 progress=report,
-                log=lambda line: None,
+                log=lambda line: warnings.append(line) if line.startswith("warning:") else None,
             )
 
         def done(result):
+            for line in warnings:
+                show_warning(f"cellseg: {line}")
             if result is None:  # cancelled: the best model so far, if one beat the base, is on disk
                 kept = folder.is_dir() and (folder / "config.json").is_file()
                 self.model = name if kept else None

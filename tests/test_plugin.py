@@ -371,8 +371,16 @@ def test_finetune_widget_trains_saves_and_segments_with_the_new_model(finetune_w
 
 def test_finetune_widget_cancel_and_missing_labels(finetune_widget, qtbot, monkeypatch):
     viewer, widget = finetune_widget
-    warnings = []
+    warnings, told = [], []
     monkeypatch.setattr("napari.utils.notifications.show_warning", lambda m: warnings.append(m))
+
+    def unlabelled_cells(seg, train, sparse, log):  # finetune's sparse-label step, as if the labels were sparse
+        told.append(sparse)
+        log("warning: cells: 8 of the 12 cells the base model finds there have no label")
+        return train
+
+    monkeypatch.setattr("cellseg.training.finetune._unlabelled_cells", unlabelled_cells)
+    widget.sparse.value = True
     viewer.add_image(np.zeros((64, 64), np.float32), name="unlabelled")
     widget.images.value = ["unlabelled"]
     assert widget.train() is None and "no labels layer 'unlabelled_labels'" in warnings[-1]
@@ -383,3 +391,4 @@ def test_finetune_widget_cancel_and_missing_labels(finetune_widget, qtbot, monke
     widget.cancel_button.changed.emit(True)
     qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT)
     assert widget.status.value.startswith("cancelled")
+    assert told == [True] and "8 of the 12 cells" in warnings[-1]  # the box reaches finetune; its warning, the user

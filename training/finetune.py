@@ -164,6 +164,7 @@ def finetune(
     steps: int | None = None,
     train_encoder: bool = False,
     replay: list[str] | None = None,
+    sparse: bool = False,
     lr: float = LR,
     batch: int = 8,
     device: str = "cpu",
@@ -173,7 +174,8 @@ def finetune(
 ) -> FinetuneResult:
     """Fine-tune ``base`` on image/label files ``found`` (:func:`pairs`; or Samples already in memory) into
     the model folder ``out`` (a path or a name, :func:`output_folder`) for ``minutes`` or ``steps``,
-    whichever ends first.
+    whichever ends first. ``sparse``: the labels mark only some cells; the cells the base model finds
+    where there is no label are ignored in training, not taught as background (:mod:`.unlabelled`).
     ``progress`` gets "finetune" events (steps); raising from it (napari's cancel) stops like Ctrl-C."""
     from cellseg.datasets.sample import Sample
     from cellseg.inference import Segmenter
@@ -215,6 +217,8 @@ def finetune(
     seg = Segmenter(model, device=str(trainer.device))
     seg.model_diameter, seg.rgb = cfg.object_diameter, cfg.rgb
     scored = time.perf_counter()
+    train = _unlabelled_cells(seg, train, sparse, log)
+    trainer.train_sets[USER] = train
     before, _ = _score(seg, val)
     deadline = minutes * 60 - (time.perf_counter() - scored)  # the last validation has to fit in too
     log(f"validation SEG of {base} before: {before:.4f}")
@@ -260,6 +264,7 @@ def finetune(
                         "minutes": round(elapsed / 60, 2),
                         "encoder": "trained" if train_encoder else "frozen",
                         "replay": [s["name"] for s in replay_specs],
+                        "sparse": sparse,
                         "lr": lr,
                         "val_seg_before": round(before, 4),
                         "val_seg_after": round(score, 4),
@@ -279,6 +284,28 @@ def finetune(
             signal.signal(s, h)
         shutil.rmtree(cfg.out, ignore_errors=True)
     return FinetuneResult(saved, before, best, step, (time.perf_counter() - t0) / 60, how, history)
+
+
+def _unlabelled_cells(seg, train: list, sparse: bool, log) -> list:
+    """The training samples, their unlabelled cells ignored when ``sparse``; else a warning where the base
+    model finds many cells without a label (labels that mark only some cells teach the rest as background)."""
+    from . import unlabelled
+
+    found = unlabelled.check(seg, train)
+    if sparse:
+        log(
+            f"sparse labels: ignoring {sum(u.count for u in found)} unlabelled cell(s) the base model finds "
+            f"in {len(train)} training image(s)"
+        )
+        return [unlabelled.ignore_unlabelled(s, u) for s, u in zip(train, found)]
+    for u in found:
+        if u.sparse:
+            log(
+                f"warning: {u.name}: {u.count} of the {u.total} cells the base model finds there have no label; "
+                "they are taught as background. If you labelled only some cells, use --sparse "
+                "(napari: 'Only some cells labelled')"
+            )
+    return train
 
 
 def _replay_specs(names: list[str]) -> list[dict]:
