@@ -2,7 +2,7 @@
 
     python benchmarks/finetune.py [--sets ecoli-trpL-phc usiigaci-phc Fluo-C2DL-MSC] [--sizes 1 3 10]
                                   [--minutes 5] [--base default] [--train-encoder] [--lr 1e-3]
-                                  [--protocol test|dev|within] [--keep DIR]
+                                  [--protocol test|dev|within] [--keep DIR] [--drop F [--sparse]]
 
 For each shared set (training/configs/ablation/base.yaml: the shipped model's corpus), the user's
 images are k images of the set's training split (evenly spread; the shipped model saw them in training,
@@ -18,6 +18,8 @@ Recipe choices (learning rate, encoder mode, minutes) are made on dev figures; `
 ``--protocol within`` is a user's own new experiment: they correct k images of the set's validation split
 (which the shipped model never saw) and segment the rest of it (k + 2 images at least). The user's images
 are always frames whose ground truth labels every cell, as a user's corrected masks do.
+``--drop F`` plays a user who labelled only some cells: a fraction F of each user image's cells (drawn
+at random, fixed seed) is erased from its labels; ``--sparse`` fine-tunes with ``cellseg finetune --sparse``.
 """
 
 from __future__ import annotations
@@ -85,6 +87,25 @@ def write_user_images(samples: list, folder: Path) -> tuple[Path, Path]:
     return images, labels
 
 
+def _log_sparse(line: str) -> None:
+    """finetune's lines about sparse labels (its warning, or what --sparse ignored), to stderr."""
+    if line.startswith("warning") or line.startswith("sparse"):
+        print(f"  {line}", file=sys.stderr)
+
+
+def drop_labels(samples: list, fraction: float, seed: int = 0) -> list:
+    """The samples with a ``fraction`` of each one's labelled cells erased (as never labelled)."""
+    from dataclasses import replace
+
+    out = []
+    for i, s in enumerate(samples):
+        rng = np.random.default_rng([seed, i])
+        ids = np.unique(s.labels[s.labels > 0])
+        gone = ids[rng.permutation(len(ids))[: int(round(fraction * len(ids)))]]
+        out.append(replace(s, labels=np.where(np.isin(s.labels, gone), 0, s.labels)))
+    return out
+
+
 def main() -> None:
     from cellseg.baseline import otsu_watershed
     from cellseg.datasets import load_split
@@ -102,6 +123,8 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=LR, help="peak learning rate")
     p.add_argument("--protocol", choices=["test", "dev", "within"], default="test")
     p.add_argument("--keep", type=Path, help="keep each saved model in this folder (as SET_kK)")
+    p.add_argument("--drop", type=float, default=0.0, help="erase this fraction of each user image's cells")
+    p.add_argument("--sparse", action="store_true", help="fine-tune with --sparse (unlabelled cells ignored)")
     a = p.parse_args()
     cfg = TrainConfig.from_yaml(ROOT / "training" / "configs" / "ablation" / "base.yaml")
     specs = {s.name: s for s in cfg.all_specs()}
@@ -124,13 +147,14 @@ def main() -> None:
                 tmp = Path(tmp)
                 t0 = time.perf_counter()
                 r = finetune(
-                    pairs(*write_user_images(user, tmp)),
+                    pairs(*write_user_images(drop_labels(user, a.drop) if a.drop else user, tmp)),
                     tmp / "model",
                     a.base,
                     minutes=a.minutes,
                     train_encoder=a.train_encoder,
                     lr=a.lr,
-                    log=lambda line: None,
+                    sparse=a.sparse,
+                    log=_log_sparse,
                 )
                 minutes = (time.perf_counter() - t0) / 60
                 if a.keep is not None and r.saved is not None:
