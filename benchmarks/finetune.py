@@ -108,11 +108,9 @@ def drop_labels(samples: list, fraction: float, seed: int = 0) -> list:
 
 def main() -> None:
     from cellseg.baseline import otsu_watershed
-    from cellseg.datasets import load_split
     from cellseg.inference import Segmenter
-    from cellseg.training.data import resolve_root
+    from cellseg.training.data import shared_split
     from cellseg.training.finetune import LR, finetune, pairs
-    from cellseg.training.trainer import TrainConfig
 
     p = argparse.ArgumentParser()
     p.add_argument("--sets", nargs="+", default=["ecoli-trpL-phc", "usiigaci-phc", "Fluo-C2DL-MSC"])
@@ -126,13 +124,11 @@ def main() -> None:
     p.add_argument("--drop", type=float, default=0.0, help="erase this fraction of each user image's cells")
     p.add_argument("--sparse", action="store_true", help="fine-tune with --sparse (unlabelled cells ignored)")
     a = p.parse_args()
-    cfg = TrainConfig.from_yaml(ROOT / "training" / "configs" / "ablation" / "base.yaml")
-    specs = {s.name: s for s in cfg.all_specs()}
     base = Segmenter(a.base, device="cpu")
     print("| set | images | base SEG | tuned SEG | baseline SEG | base AP50 | tuned AP50 | minutes | saved |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name in a.sets:
-        train, val = load_split(specs[name], resolve_root(None), base.rgb)
+        train, val = shared_split(name, base.rgb)
         scored = {}  # test images' names -> (base SEG, base AP50, baseline SEG)
         for k in a.sizes:
             user, test = protocol_split(a.protocol, train, val, k)

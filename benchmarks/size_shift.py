@@ -21,23 +21,20 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
-    from cellseg.datasets import load_split
     from cellseg.inference import Segmenter
     from cellseg.size import median_diameter
-    from cellseg.training.data import resolve_root
-    from cellseg.training.trainer import TrainConfig
+    from cellseg.training.data import shared_split
     from cellseg.training.validate import validate
 
     p = argparse.ArgumentParser()
     p.add_argument("--sets", nargs="+", default=["Fluo-C2DL-MSC", "usiigaci-phc", "ecoli-trpL-phc"])
     p.add_argument("--model", default="default")
     a = p.parse_args()
-    specs = {s.name: s for s in TrainConfig.from_yaml(ROOT / "training/configs/ablation/base.yaml").all_specs()}
     seg = Segmenter(a.model, device="cpu")
     print("| set | split | images | true diameter, median (range) | true / estimated, median (range) |")
     print("|---|---|---|---|---|")
     for name in a.sets:
-        train, val = load_split(specs[name], resolve_root(None), seg.rgb)
+        train, val = shared_split(name, seg.rgb)
         for split, samples in (("training", train), ("validation", val)):
             true = np.array([median_diameter(s.labels) for s in samples], float)
             est = np.array([seg.estimate(s.image) or np.nan for s in samples], float)

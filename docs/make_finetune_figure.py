@@ -31,12 +31,10 @@ def caption(rgb: np.ndarray, text: str) -> np.ndarray:
 
 
 def main() -> None:
-    from cellseg.datasets import load_split
     from cellseg.inference import Segmenter
     from cellseg.metrics import evaluate_pair
     from cellseg.outputs import outline_overlay
-    from cellseg.training.data import resolve_root
-    from cellseg.training.trainer import TrainConfig
+    from cellseg.training.data import shared_split
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from finetune import protocol_split, write_user_images  # the benchmark's k = 3 images, written as it does
@@ -46,10 +44,8 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=5.0)
     p.add_argument("--frame", type=int, default=0, help="which validation image to show")
     a = p.parse_args()
-    cfg = TrainConfig.from_yaml(ROOT / "training" / "configs" / "ablation" / "base.yaml")
-    spec = {s.name: s for s in cfg.all_specs()}[a.set]
     base = Segmenter("default", device="cpu")
-    train, test = load_split(spec, resolve_root(None), base.rgb)
+    train, test = shared_split(a.set, base.rgb)
     user, _ = protocol_split("test", train, test, 3)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

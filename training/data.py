@@ -27,6 +27,22 @@ def resolve_root(data_root: str | None) -> Path:
     return root
 
 
+#: the shared sets by name: the shipped model's corpus (benchmarks read their splits from it)
+SHARED_SETS = Path(__file__).parent / "configs" / "ablation" / "base.yaml"
+
+
+def shared_split(name: str, rgb: str = "luminance", data_root: str | None = None) -> tuple[list, list]:
+    """(training, validation) samples of the shared set ``name`` (one of :data:`SHARED_SETS`'s datasets)."""
+    from cellseg.datasets import load_split
+
+    from .trainer import TrainConfig
+
+    specs = {s.name: s for s in TrainConfig.from_yaml(SHARED_SETS).all_specs()}
+    if name not in specs:
+        raise CellsegError(f"{name}: not a shared set; known: {', '.join(specs)}")
+    return load_split(specs[name], resolve_root(data_root), rgb)
+
+
 class RandomCrops(IterableDataset):
     """Endless augmented crops (image (C, H, W) float32, target (H, W) int64 with 255 = ignore).
 
