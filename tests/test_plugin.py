@@ -376,7 +376,7 @@ def test_finetune_widget_cancel_and_missing_labels(finetune_widget, qtbot, monke
 
     def unlabelled_cells(seg, train, sparse, log):  # finetune's sparse-label step, as if the labels were sparse
         told.append(sparse)
-        log("warning: cells: 8 of the 12 cells the base model finds there have no label")
+        log("warning: cells: 8 of the 12 objects the base model finds there have no label")
         return train
 
     monkeypatch.setattr("cellseg.training.finetune._unlabelled_cells", unlabelled_cells)
@@ -391,4 +391,4 @@ def test_finetune_widget_cancel_and_missing_labels(finetune_widget, qtbot, monke
     widget.cancel_button.changed.emit(True)
     qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT)
     assert widget.status.value.startswith("cancelled")
-    assert told == [True] and "8 of the 12 cells" in warnings[-1]  # the box reaches finetune; its warning, the user
+    assert told == [True] and "8 of the 12 objects" in warnings[-1]  # the box reaches finetune; its warning, the user

@@ -85,7 +85,7 @@ def test_finetune_warns_about_sparse_labels_and_ignores_them_when_told(tmp_path,
     lines = []
     finetune_module.finetune(found, tmp_path / "m1", str(tiny_model_dir), steps=1, log=lines.append)
     warned = [line for line in lines if line.startswith("warning:")]
-    assert len(warned) == 3 and "8 of the 12 cells" in warned[0] and "--sparse" in warned[0]
+    assert len(warned) == 3 and "8 of the 12 objects" in warned[0] and "--sparse" in warned[0]
     assert all(s.ignore is None for s in seen["train"])  # told nothing: labels taken as they are
     lines.clear()
     finetune_module.finetune(found, tmp_path / "m2", str(tiny_model_dir), steps=1, sparse=True, log=lines.append)

@@ -301,9 +301,9 @@ def _unlabelled_cells(seg, train: list, sparse: bool, log) -> list:
     for u in found:
         if u.sparse:
             log(
-                f"warning: {u.name}: {u.count} of the {u.total} cells the base model finds there have no label; "
-                "they are taught as background. If you labelled only some cells, use --sparse "
-                "(napari: 'Only some cells labelled')"
+                f"warning: {u.name}: {u.count} of the {u.total} objects the base model finds there have no label "
+                "and will be taught as background. Right if they are its false detections; if they are cells you "
+                "did not label, label them or use --sparse (napari: 'Only some cells labelled')"
             )
     return train
 

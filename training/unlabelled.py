@@ -20,9 +20,12 @@ from cellseg.size import median_diameter
 #: a base-model object is "unlabelled" when less than this fraction of its pixels lies on a user label
 COVERED = 0.1
 #: labels look sparse when at least this fraction of the base model's objects is unlabelled (and at least
-#: ``MIN_UNLABELLED`` of them): corrected output of the base model has (almost) none
-SPARSE_SHARE = 0.25
-MIN_UNLABELLED = 3
+#: ``MIN_UNLABELLED`` of them). The base model's false detections count too, so the bar is high: on complete
+#: labels (4 training frames of each of the 9 shared sets, `python benchmarks/sparse_warning.py`) it
+#: flags 1 of 36 frames (E. coli, where the shipped model finds 9 objects and 8 are false); 0.25 and 3
+#: flagged 8. Half-labelled Usiigaci frames show 62-64% unlabelled.
+SPARSE_SHARE = 0.5
+MIN_UNLABELLED = 5
 #: unlabelled objects are grown by this fraction of the median diameter (the base model's outlines are
 #: not exact, and the boundary class around them is unknown too)
 MARGIN = 0.15
