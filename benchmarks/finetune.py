@@ -110,7 +110,7 @@ def main() -> None:
     from cellseg.baseline import otsu_watershed
     from cellseg.inference import Segmenter
     from cellseg.training.data import shared_split
-    from cellseg.training.finetune import LR, finetune, pairs
+    from cellseg.training.finetune import BATCH, LR, finetune, pairs
 
     p = argparse.ArgumentParser()
     p.add_argument("--sets", nargs="+", default=["ecoli-trpL-phc", "usiigaci-phc", "Fluo-C2DL-MSC"])
@@ -121,6 +121,7 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=LR, help="peak learning rate")
     p.add_argument("--protocol", choices=["test", "dev", "within"], default="test")
     p.add_argument("--keep", type=Path, help="keep each saved model in this folder (as SET_kK)")
+    p.add_argument("--batch", type=int, default=BATCH, help="crops a step")
     p.add_argument("--drop", type=float, default=0.0, help="erase this fraction of each user image's cells")
     p.add_argument("--sparse", action="store_true", help="fine-tune with --sparse (unlabelled cells ignored)")
     a = p.parse_args()
@@ -150,6 +151,7 @@ def main() -> None:
                     train_encoder=a.train_encoder,
                     lr=a.lr,
                     sparse=a.sparse,
+                    batch=a.batch,
                     log=_log_sparse,
                 )
                 minutes = (time.perf_counter() - t0) / 60

@@ -37,6 +37,8 @@ USER = "your images"
 LR = 1e-3
 #: training time (minutes) of a fine-tuning run unless told otherwise
 MINUTES = 10.0
+#: crops a step
+BATCH = 8
 
 
 @dataclass
@@ -166,7 +168,7 @@ def finetune(
     replay: list[str] | None = None,
     sparse: bool = False,
     lr: float = LR,
-    batch: int = 8,
+    batch: int = BATCH,
     device: str = "cpu",
     seed: int = 0,
     progress=None,
