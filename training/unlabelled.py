@@ -45,12 +45,9 @@ class Unlabelled:
 
 def find(segmenter, sample) -> Unlabelled:
     """The base model's objects in ``sample`` that its labels do not cover."""
-    options = segmenter.options
-    try:
-        segmenter.options = options.replace(diameter=median_diameter(sample.labels) or 0.0)
-        found = np.asarray(segmenter.segment(sample.image))
-    finally:
-        segmenter.options = options
+    from .validate import segment_at_label_size
+
+    found = segment_at_label_size(segmenter, sample)
     total = int(found.max())
     if total == 0:
         return Unlabelled(sample.name, np.zeros(found.shape, bool), 0, 0)
