@@ -1,20 +1,25 @@
 """Training step time of the balanced multi-dataset step: data wait, and compute on each fast path.
 
 python benchmarks/train_step.py [training/configs/universal_cpu.yaml] [--steps 10] [--device cpu]
+                                [--variants fp32,channels_last,...]
 
 Compute is timed on minibatches already in memory for fp32, channels_last, and channels_last + bf16
 autocast, and channels_last with all sets in one pass (the trainer's ``channels_last``, ``bf16`` and ``fused``
-options), so the figures say which to use here.
+options), so the figures say which to use here. The answer depends on the CPU (the first line names it and
+the instruction set torch uses): bf16 pays only where the CPU computes it natively (AMX, AVX-512-bf16).
 """
 
 from __future__ import annotations
 
 import argparse
+import platform
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 
+from cellseg.inference import native_bf16
 from cellseg.training.data import infinite_loader
 from cellseg.training.trainer import TrainConfig, Trainer
 
@@ -27,12 +32,30 @@ VARIANTS = {
 }
 
 
+def cpu_name() -> str:
+    """The CPU's model name (Linux), else the platform's word for it."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("config", nargs="?", default="training/configs/universal_cpu.yaml")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--device", default=None)
+    names = {v.replace(" ", ""): v for v in VARIANTS}  # fp32, channels_last, channels_last+bf16, ...
+    p.add_argument("--variants", default=",".join(names), help="comma-separated, from: " + ", ".join(names))
     args = p.parse_args()
+    unknown = [v for v in args.variants.split(",") if v not in names]
+    if unknown:
+        p.error(f"unknown variant {unknown[0]} (choose from {', '.join(names)})")
+    variants = {names[v]: VARIANTS[names[v]] for v in args.variants.split(",")}
+    variants.setdefault("fp32", VARIANTS["fp32"])  # the reference of the speed-ups
     cfg = TrainConfig.from_yaml(args.config)
     with tempfile.TemporaryDirectory() as out:
         over = {"out": out, **({"device": args.device} if args.device else {})}
@@ -59,7 +82,7 @@ def main() -> None:
                 next(it)
         data_s = (time.perf_counter() - t0) / args.steps
         timings = {}
-        for name, variant in VARIANTS.items():
+        for name, variant in variants.items():
             if variant.get("fused") and tr.model.config.norm == "batch":
                 continue
             tr = Trainer(cfg, {**over, **variant})
@@ -73,6 +96,8 @@ def main() -> None:
             sync()
             timings[name] = (time.perf_counter() - t0) / args.steps
     n_img = cfg.batch * len(loaders)
+    isa = torch.backends.cpu.get_cpu_capability()
+    print(f"CPU {cpu_name()}, torch {torch.__version__} using {isa}, native bf16: {native_bf16()}")
     print(
         f"device {tr.device}, torch threads {torch.get_num_threads()}, encoder {cfg.model.get('encoder')}, "
         f"{len(loaders)} datasets x batch {cfg.batch}, crop {cfg.crop}, {args.steps} steps"
