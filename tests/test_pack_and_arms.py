@@ -120,3 +120,25 @@ def test_a_fused_step_takes_the_step_of_per_dataset_accumulation(tmp_path):
     assert losses[True] == pytest.approx(losses[False], rel=1e-4)
     for p, q in zip(trainers[False].model.parameters(), trainers[True].model.parameters()):
         torch.testing.assert_close(p, q, atol=2e-5, rtol=1e-4)
+
+
+def test_the_arms_table_compares_each_run_with_the_control_on_the_sets_both_scored(tmp_path, capsys):
+    from cellseg.training.compare import main
+
+    def run(name, seg, held_out=()):
+        (tmp_path / name).mkdir()
+        last = {"step": 150, "held_out": list(held_out)}
+        last.update({s: {"SEG": v, "DET": 0.0, "frames": 4} for s, v in seg.items()})
+        (tmp_path / name / "val_last.json").write_text(json.dumps(last))
+        return str(tmp_path / name)
+
+    control = run("control", {"a": 0.5, "b": 0.7})
+    arm = run("arm", {"a": 0.6, "b": 0.7})
+    row = run("row", {"a": 0.2, "c": 0.9}, held_out=["a"])
+    lines = main([control, arm, row]).splitlines()
+    assert lines[0] == "| run | a | b | c | mean | vs control |"
+    assert lines[2].endswith("| 0.600 | control |")
+    assert lines[3] == "| arm | 0.600 | 0.700 |  | 0.650 | +0.050 |"
+    assert lines[4] == "| row | 0.200* |  | 0.900 | 0.200 | -0.300 |"  # only set a is shared with the control
+    with pytest.raises(SystemExit, match="no final validation"):
+        main([control, str(tmp_path / "missing")])
