@@ -15,11 +15,10 @@ import argparse
 import platform
 import tempfile
 import time
-from pathlib import Path
 
 import torch
 
-from cellseg.inference import native_bf16
+from cellseg.inference import cpu_info, native_bf16
 from cellseg.training.data import infinite_loader
 from cellseg.training.trainer import TrainConfig, Trainer
 
@@ -30,17 +29,6 @@ VARIANTS = {
     # one forward/backward over all sets' minibatches (same loss and gradient; group or frozen norm only)
     "channels_last + fused": {"channels_last": True, "bf16": False, "fused": True},
 }
-
-
-def cpu_name() -> str:
-    """The CPU's model name (Linux), else the platform's word for it."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:
@@ -97,7 +85,8 @@ def main() -> None:
             timings[name] = (time.perf_counter() - t0) / args.steps
     n_img = cfg.batch * len(loaders)
     isa = torch.backends.cpu.get_cpu_capability()
-    print(f"CPU {cpu_name()}, torch {torch.__version__} using {isa}, native bf16: {native_bf16()}")
+    cpu = cpu_info("model name") or platform.processor() or "unknown"
+    print(f"CPU {cpu}, torch {torch.__version__} using {isa}, native bf16: {native_bf16()}")
     print(
         f"device {tr.device}, torch threads {torch.get_num_threads()}, encoder {cfg.model.get('encoder')}, "
         f"{len(loaders)} datasets x batch {cfg.batch}, crop {cfg.crop}, {args.steps} steps"

@@ -39,18 +39,22 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-@functools.lru_cache(maxsize=1)
-def native_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AMX or AVX-512-bf16; read from /proc/cpuinfo on Linux)."""
+def cpu_info(field: str) -> str | None:
+    """The first ``field`` of /proc/cpuinfo ("flags", "model name"...), or None (not Linux, no such field)."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool(flags & {"amx_bf16", "avx512_bf16"})
+                if line.startswith(field):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return False
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AMX or AVX-512-bf16; read from /proc/cpuinfo on Linux)."""
+    return bool(set((cpu_info("flags") or "").split()) & {"amx_bf16", "avx512_bf16"})
 
 
 def use_bf16(precision: str, device: torch.device) -> bool:

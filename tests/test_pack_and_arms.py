@@ -122,7 +122,7 @@ def test_a_fused_step_takes_the_step_of_per_dataset_accumulation(tmp_path):
         torch.testing.assert_close(p, q, atol=2e-5, rtol=1e-4)
 
 
-def test_the_arms_table_compares_each_run_with_the_control_on_the_sets_both_scored(tmp_path, capsys):
+def test_the_arms_table_compares_each_run_with_the_control_on_the_sets_both_scored(tmp_path):
     from cellseg.training.compare import main
 
     def run(name, seg, held_out=()):
