@@ -1,10 +1,13 @@
 """The validation curve of a run: SEG per set against steps and crops seen, as a table and a plot.
 
 python -m cellseg.training.curve runs/generalist_v2 [--png docs/figures/curve_v2.png]
+python -m cellseg.training.curve runs/gpu_v2 runs/v2_anneal+76000 runs/v2_continue+81000   # stages of one model
 
-Reads ``val_curve.jsonl`` (one line per validation, written by the trainer). The plot's x axis is the
-number of training crops on a log scale, so a curve that still climbs on it says more data and steps
-would still help (quality grows with the log of data and compute).
+Reads ``val_curve.jsonl`` (one line per validation, written by the trainer). A model trained in stages
+(each warm-started from the last one's checkpoint) is one curve: ``RUN+CROPS`` says how many crops the
+weights it started from had seen, and its rows are shifted by that. The plot's x axis is the number of
+training crops on a log scale, so a curve that still climbs on it says more data and steps would still
+help (quality grows with the log of data and compute).
 """
 
 from __future__ import annotations
@@ -13,22 +16,27 @@ import argparse
 import json
 from pathlib import Path
 
-META = ("step", "crops", "mean")
+META = ("run", "step", "crops", "mean")
 
 
 def read_curve(run: str | Path) -> list[dict]:
-    path = Path(run) / "val_curve.jsonl"
+    """The rows of ``RUN/val_curve.jsonl``; ``RUN+CROPS`` adds CROPS to each row's crops and names the run."""
+    folder, _, before = str(run).rpartition("+") if "+" in Path(str(run)).name else (str(run), "", "0")
+    if not before.isdigit():
+        raise SystemExit(f"{run}: expected RUN or RUN+CROPS (the crops its starting weights had seen)")
+    path = Path(folder) / "val_curve.jsonl"
     if not path.is_file():
         raise SystemExit(f"{path}: no validation curve (the run has not validated yet)")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [{**r, "run": Path(folder).name, "crops": r["crops"] + int(before)} for r in rows]
 
 
 def table(rows: list[dict]) -> str:
     sets = [k for k in rows[0] if k not in META]
-    out = ["| step | crops | mean | " + " | ".join(sets) + " |", "|---" * (3 + len(sets)) + "|"]
+    out = ["| run | step | crops | mean | " + " | ".join(sets) + " |", "|---" * (4 + len(sets)) + "|"]
     for r in rows:
         cells = " | ".join(f"{r.get(s, float('nan')):.3f}" for s in sets)
-        out.append(f"| {r['step']} | {r['crops']:,} | {r['mean']:.3f} | {cells} |")
+        out.append(f"| {r['run']} | {r['step']} | {r['crops']:,} | {r['mean']:.3f} | {cells} |")
     return "\n".join(out)
 
 
@@ -44,6 +52,10 @@ def plot(rows: list[dict], png: str | Path) -> None:
     for s in sets:
         ax.plot(crops, [r.get(s) for r in rows], marker=".", lw=1, label=s)
     ax.plot(crops, [r["mean"] for r in rows], color="k", lw=2.5, label="mean")
+    for prev, r in zip(rows, rows[1:]):
+        if r["run"] != prev["run"]:  # a new stage starts between these validations
+            ax.axvline((prev["crops"] + r["crops"]) / 2, color="grey", ls=":", lw=1)
+            ax.text((prev["crops"] + r["crops"]) / 2, 0.98, f"{r['run']} ", fontsize=7, rotation=90, va="top")
     ax.set_xscale("log")
     ax.set_xlabel("training crops seen (log scale)")
     ax.set_ylabel("validation SEG")
@@ -56,10 +68,10 @@ def plot(rows: list[dict], png: str | Path) -> None:
 
 def main(argv=None) -> list[dict]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("run", help="run folder holding val_curve.jsonl")
+    p.add_argument("runs", nargs="+", help="run folders holding val_curve.jsonl, in training order: RUN or RUN+CROPS")
     p.add_argument("--png", help="also plot it here")
     args = p.parse_args(argv)
-    rows = read_curve(args.run)
+    rows = [row for run in args.runs for row in read_curve(run)]
     print(table(rows))
     if args.png:
         plot(rows, args.png)
