@@ -5,7 +5,8 @@ python benchmarks/train_step.py [training/configs/universal_cpu.yaml] [--steps 1
 
 Compute is timed on minibatches already in memory for fp32, channels_last, and channels_last + bf16
 autocast, and channels_last with all sets in one pass (the trainer's ``channels_last``, ``bf16`` and ``fused``
-options), so the figures say which to use here. The answer depends on the CPU (the first line names it and
+options), and channels_last under ``torch.compile`` (inductor; the first step compiles and is not timed), so the
+figures say which to use here. The answer depends on the CPU (the first line names it and
 the instruction set torch uses): bf16 pays only where the CPU computes it natively (AMX, AVX-512-bf16).
 """
 
@@ -28,6 +29,8 @@ VARIANTS = {
     "channels_last + bf16": {"channels_last": True, "bf16": True},
     # one forward/backward over all sets' minibatches (same loss and gradient; group or frozen norm only)
     "channels_last + fused": {"channels_last": True, "bf16": False, "fused": True},
+    # the network under torch.compile (not a trainer option: measured here to see whether it should be one)
+    "channels_last + compile": {"channels_last": True, "bf16": False, "compile": True},
 }
 
 
@@ -73,9 +76,11 @@ def main() -> None:
         for name, variant in variants.items():
             if variant.get("fused") and tr.model.config.norm == "batch":
                 continue
-            tr = Trainer(cfg, {**over, **variant})
+            tr = Trainer(cfg, {**over, **{k: v for k, v in variant.items() if k != "compile"}})
+            if variant.get("compile"):
+                tr.net = torch.compile(tr.net)
             cached = {n: iter(b) for n, b in batches.items()}
-            tr.train_step(cached)  # warm-up
+            tr.train_step(cached)  # warm-up (and compilation)
             sync = torch.cuda.synchronize if tr.device.type == "cuda" else (lambda: None)
             sync()
             t0 = time.perf_counter()
