@@ -142,3 +142,19 @@ def test_the_arms_table_compares_each_run_with_the_control_on_the_sets_both_scor
     assert lines[4] == "| row | 0.200* |  | 0.900 | 0.200 | -0.300 |"  # only set a is shared with the control
     with pytest.raises(SystemExit, match="no final validation"):
         main([control, str(tmp_path / "missing")])
+
+
+def test_the_shipping_rule_needs_a_win_on_every_shared_set_and_over_the_baseline_on_new_ones():
+    from cellseg.training.report import ship_verdict
+
+    seg = lambda **kw: {k: {"SEG": v} for k, v in kw.items()}  # noqa: E731
+    cand = seg(nuclei=0.95, phase=0.70, yeast=0.40)
+    default = seg(nuclei=0.94, phase=0.30, yeast=0.00)  # never trained on yeast: its score there does not count
+    base = seg(nuclei=0.50, phase=0.02, yeast=0.30)
+    ships, rows = ship_verdict(cand, default, base, shared={"nuclei", "phase"})
+    assert ships and len(rows) == 3 and "new set: beat the baseline: yes" in rows[2]
+    # a far better mean does not buy a loss on one shared set (GOWT1 -0.015 kept v2's candidate out)
+    ships, rows = ship_verdict(seg(nuclei=0.935, phase=0.70, yeast=0.40), default, base, {"nuclei", "phase"})
+    assert not ships and "**no**" in rows[0] and "-0.005" in rows[0]
+    # nor does a new set where the classical baseline does better
+    assert not ship_verdict(seg(nuclei=0.95, phase=0.70, yeast=0.25), default, base, {"nuclei", "phase"})[0]
