@@ -219,20 +219,31 @@ def test_validation_curve_prints_a_table_and_plots_it(tmp_path, capsys):
     import json
 
     from cellseg.training.curve import main as curve
+    from cellseg.training.curve import on_path
 
     rows = [{"step": s, "crops": 18 * s, "mean": m, "a": m - 0.1, "b": m + 0.1} for s, m in ((500, 0.4), (1000, 0.5))]
     for run in ("first", "second"):
         (tmp_path / run).mkdir()
         (tmp_path / run / "val_curve.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     got = curve([str(tmp_path / "first"), "--png", str(tmp_path / "c.png")])
-    assert got == [{**r, "run": "first"} for r in rows]
+    assert got == [{**r, "run": "first", "start": 0} for r in rows]
     out = capsys.readouterr().out
     assert "| first | 1000 | 18,000 | 0.500 | 0.400 | 0.600 |" in out
     assert (tmp_path / "c.png").stat().st_size > 1000
     # a second stage, warm-started from weights that had seen 9,000 crops: one curve, shifted
     both = curve([str(tmp_path / "first"), str(tmp_path / "second") + "+9000", "--png", str(tmp_path / "d.png")])
-    assert [(r["run"], r["crops"]) for r in both] == [("first", 9000), ("first", 18000), ("second", 18000), ("second", 27000)]
+    assert [(r["run"], r["crops"]) for r in both] == [
+        ("first", 9000),
+        ("first", 18000),
+        ("second", 18000),
+        ("second", 27000),
+    ]
     assert "| second | 1000 | 27,000 | 0.500 |" in capsys.readouterr().out
+    # the plot follows the weights the model went on from: not the first stage's row past 9,000 crops
+    assert [(r["run"], r["crops"]) for r in on_path([both[:2], both[2:]])] == [("first", 9000)] + [
+        ("second", 18000),
+        ("second", 27000),
+    ]
     with pytest.raises(SystemExit, match="no validation curve"):
         curve([str(tmp_path / "empty")])
     with pytest.raises(SystemExit, match="RUN\\+CROPS"):

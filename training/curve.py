@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-META = ("run", "step", "crops", "mean")
+META = ("run", "start", "step", "crops", "mean")
 
 
 def read_curve(run: str | Path) -> list[dict]:
@@ -28,7 +28,16 @@ def read_curve(run: str | Path) -> list[dict]:
     if not path.is_file():
         raise SystemExit(f"{path}: no validation curve (the run has not validated yet)")
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [{**r, "run": Path(folder).name, "crops": r["crops"] + int(before)} for r in rows]
+    return [{**r, "run": Path(folder).name, "start": int(before), "crops": r["crops"] + int(before)} for r in rows]
+
+
+def on_path(stages: list[list[dict]]) -> list[dict]:
+    """The rows of the weights the model went on from: a stage's validations after the point where the next
+    stage started (it started from an earlier checkpoint) are a branch the final model did not take."""
+    out = []
+    for stage, after in zip(stages, stages[1:] + [[]]):
+        out += [r for r in stage if not after or r["crops"] <= after[0]["start"]]
+    return out
 
 
 def table(rows: list[dict]) -> str:
@@ -71,10 +80,11 @@ def main(argv=None) -> list[dict]:
     p.add_argument("runs", nargs="+", help="run folders holding val_curve.jsonl, in training order: RUN or RUN+CROPS")
     p.add_argument("--png", help="also plot it here")
     args = p.parse_args(argv)
-    rows = [row for run in args.runs for row in read_curve(run)]
+    stages = [read_curve(run) for run in args.runs]
+    rows = [row for stage in stages for row in stage]
     print(table(rows))
     if args.png:
-        plot(rows, args.png)
+        plot(on_path(stages), args.png)
         print(f"plot: {args.png}")
     return rows
 
