@@ -28,7 +28,8 @@ def read_curve(run: str | Path) -> list[dict]:
     if not path.is_file():
         raise SystemExit(f"{path}: no validation curve (the run has not validated yet)")
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [{**r, "run": Path(folder).name, "start": int(before), "crops": r["crops"] + int(before)} for r in rows]
+    name, start = Path(folder).name, int(before)
+    return [{**r, "run": name, "start": start, "crops": r["crops"] + start} for r in rows]
 
 
 def on_path(stages: list[list[dict]]) -> list[dict]:
