@@ -17,8 +17,10 @@ from .errors import ModelFileError
 from .model import CellUNet, ModelConfig, build_model
 
 FORMAT = "cellseg-model"
-DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
-BUILTIN = {"default": DEFAULT_MODEL}
+MODELS_DIR = Path(__file__).parent / "models"
+DEFAULT_MODEL = MODELS_DIR / "default"
+# the shipped models by name: every folder of cellseg/models ("default", and earlier defaults kept by name)
+BUILTIN = {d.name: d for d in sorted(MODELS_DIR.iterdir()) if (d / "config.json").is_file()}
 
 
 def user_models_dir() -> Path:

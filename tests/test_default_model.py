@@ -32,3 +32,26 @@ def test_default_model_beats_classical_baseline(segmenter, image, gt):
     ours = evaluate_pair(ref, segmenter.segment(img))
     base = evaluate_pair(ref, otsu_watershed(img))
     assert ours["SEG"] > base["SEG"] and ours["SEG"] > 0.5, (ours, base)
+
+
+def test_every_shipped_model_is_a_name_and_is_packaged(capsys):
+    """A folder of cellseg/models (the default, earlier defaults kept by name) loads by its name, is listed
+    by `cellseg models`, and goes into the wheel (pyproject's packages and package data)."""
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    from cellseg.cli import main
+    from cellseg.modelfile import BUILTIN, MODELS_DIR, model_paths
+
+    folders = sorted(d.name for d in MODELS_DIR.iterdir() if (d / "config.json").is_file())
+    assert "default" in folders and sorted(BUILTIN) == folders
+    setup = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert main(["models"]) == 0
+    listed = capsys.readouterr().out
+    for name in folders:
+        weights, config = model_paths(name)
+        assert weights.parent == config.parent == MODELS_DIR / name and weights.is_file()
+        assert name in listed
+        assert f"cellseg.models.{name}" in setup["packages"]
+        assert set(setup["package-data"][f"cellseg.models.{name}"]) == {"config.json", "model.safetensors"}
