@@ -58,7 +58,7 @@ def plot(rows: list[dict], png: str | Path) -> None:
 
     sets = [k for k in rows[0] if k not in META]
     crops = [r["crops"] for r in rows]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(9, 4.5))
     for s in sets:
         ax.plot(crops, [r.get(s) for r in rows], marker=".", lw=1, label=s)
     ax.plot(crops, [r["mean"] for r in rows], color="k", lw=2.5, label="mean")
@@ -71,7 +71,7 @@ def plot(rows: list[dict], png: str | Path) -> None:
     ax.set_ylabel("validation SEG")
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2, loc="lower right")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))  # beside the plot, off the lines
     fig.tight_layout()
     fig.savefig(png, dpi=120)
 
