@@ -19,8 +19,18 @@ from .model import CellUNet, ModelConfig, build_model
 FORMAT = "cellseg-model"
 MODELS_DIR = Path(__file__).parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "default"
-# the shipped models by name: every folder of cellseg/models ("default", and earlier defaults kept by name)
-BUILTIN = {d.name: d for d in sorted(MODELS_DIR.iterdir()) if (d / "config.json").is_file()}
+
+
+def builtin_models(root: Path = MODELS_DIR) -> dict[str, Path]:
+    """The shipped models by name: every folder of ``root`` that holds a ``config.json`` ("default", and
+    earlier defaults kept by name); none when ``root`` is missing (a broken install then fails where a
+    model is opened, with the path, not at import)."""
+    if not root.is_dir():
+        return {}
+    return {d.name: d for d in sorted(root.iterdir()) if (d / "config.json").is_file()}
+
+
+BUILTIN = builtin_models()
 
 
 def user_models_dir() -> Path:

@@ -55,3 +55,14 @@ def test_every_shipped_model_is_a_name_and_is_packaged(capsys):
         assert name in listed
         assert f"cellseg.models.{name}" in setup["packages"]
         assert set(setup["package-data"][f"cellseg.models.{name}"]) == {"config.json", "model.safetensors"}
+
+
+def test_builtin_models_are_the_folders_with_a_config_and_none_when_the_folder_is_missing(tmp_path):
+    from cellseg.modelfile import builtin_models
+
+    assert builtin_models(tmp_path / "missing") == {}
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v1" / "config.json").write_text("{}")
+    (tmp_path / "notes").mkdir()  # no config.json: not a model
+    (tmp_path / "README.md").write_text("x")
+    assert builtin_models(tmp_path) == {"v1": tmp_path / "v1"}
