@@ -124,6 +124,9 @@ class Segmenter:
         else:
             self.model, self.meta = load_model(self.options.model, self.device)
         self.model_diameter = self.meta.get("object_diameter")  # None: no size handling (older models)
+        # the size objects are brought to for segmenting (None: object_diameter); see read_segment_diameter
+        self.segment_diameter = read_segment_diameter(self.meta, self.options.model)
+        self.last_scale = 1.0  # the rescaling the network saw for the last frame
         self.size_model = _size_model(self.meta, self.options.model)  # None: the size pass estimates
         config = getattr(self.model, "config", None)
         self.in_channels = int(getattr(config, "in_channels", 1))  # 2: signal + nuclear channel
@@ -206,15 +209,17 @@ class Segmenter:
         return self._probabilities(self.normalized(chans), ticker)
 
     def scale_for(self, chans: list, ranges=None) -> float:
-        """Rescaling that brings this frame's objects to the model's diameter (1 without size handling)."""
-        self.last_diameter = None
+        """Rescaling that brings this frame's objects to the size the model segments best (its
+        ``segment_diameter``, else the ``object_diameter`` it was trained at; 1 without size handling)."""
+        self.last_diameter, self.last_scale = None, 1.0
         if not self.model_diameter:
             return 1.0
         d = self.options.diameter or self.estimate_diameter(chans, ranges)
         if not d:
             return 1.0
         self.last_diameter = float(d)
-        return float(np.clip(self.model_diameter / d, *SCALE_RANGE))
+        self.last_scale = float(np.clip((self.segment_diameter or self.model_diameter) / d, *SCALE_RANGE))
+        return self.last_scale
 
     def estimate_diameter(self, chans: list, ranges=None) -> float | None:
         """Median object diameter of a frame (its pixels): the model's size regression on its encoder's
@@ -343,6 +348,21 @@ def _size_model(meta: dict, path):
         return SizeRegression.from_dict(entry)
     except (KeyError, TypeError, ValueError) as e:
         raise ModelFileError(path, f"bad size_model: {e}") from None
+
+
+def read_segment_diameter(meta: dict, path) -> float | None:
+    """The model's ``segment_diameter`` (None without one): the object diameter, in pixels, that frames are
+    rescaled to for segmenting. A network trained at ``object_diameter`` D (with scale jitter) can segment
+    best at another size; it is chosen per model on training frames only (``benchmarks/working_scale.py``).
+    A bad entry is a one-line error."""
+    from .errors import ModelFileError
+
+    value = meta.get("segment_diameter")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ModelFileError(path, f"bad segment_diameter {value!r}: a positive number of pixels")
+    return float(value)
 
 
 class _Ticker:

@@ -3,7 +3,9 @@
 A model records the object diameter it was trained at (``object_diameter`` in its JSON; training
 rescales every sample so its median object diameter is near it). At inference an image is rescaled
 by ``model diameter / image diameter`` before the network and its class probabilities are resized
-back, so cells of any size reach the network at the size it knows. The image diameter is given
+back, so cells of any size reach the network at the size it knows (the model diameter there is its
+``segment_diameter`` where it records one: the size it segments best at, which can be larger than the size
+it was trained at). The image diameter is given
 (``--diameter``) or estimated. A model that carries a size regression (``size_model`` in its JSON,
 fitted by ``python -m cellseg.training.size_fit``) predicts the log diameter linearly from its own
 encoder's pooled features, as Cellpose's SizeModel does from its style vector: :func:`size_features`

@@ -57,12 +57,19 @@ def test_split_holds_out_a_quarter_or_a_band_of_one_image(user_images):
     assert val[0].labels.max() > 0
 
 
-def test_finetune_saves_a_better_model_with_its_provenance(user_images, tiny_model_dir, models_dir, capsys):
+def test_finetune_saves_a_better_model_with_its_provenance(user_images, tiny_model_dir, models_dir, capsys, tmp_path):
+    import shutil
+
+    base = shutil.copytree(tiny_model_dir, tmp_path / "base")  # with the size it segments at, which is kept
+    (base / "config.json").write_text(
+        json.dumps({**json.loads((base / "config.json").read_text()), "segment_diameter": 20})
+    )
     args = ["finetune", str(user_images / "images"), str(user_images / "labels"), "-o", "my-cells"]
-    code = main([*args, "--from", str(tiny_model_dir), "--steps", "40", "--lr", "3e-3", "--train-encoder"])
+    code = main([*args, "--from", str(base), "--steps", "40", "--lr", "3e-3", "--train-encoder"])
     out = capsys.readouterr().out
     assert code == 0, out
     folder = models_dir / "my-cells"
+    assert json.loads((folder / "config.json").read_text())["segment_diameter"] == 20
     info = json.loads((folder / "config.json").read_text())["finetune"]
     assert info["val_seg_after"] > info["val_seg_before"]
     assert info["images"] == [f"cells{k}.tif" for k in range(4)] and info["encoder"] == "trained"

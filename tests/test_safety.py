@@ -248,8 +248,7 @@ def test_block_by_block_matches_the_whole_frame():
     seg.options = seg.options.replace(block=200, block_margin=96)  # 3 x 3 blocks on 512 x 512
     steps = []
     blocked = seg.segment(frame, progress=lambda e: steps.append((e.done, e.total)))
-    scale = seg.model_diameter / seg.last_diameter if seg.last_diameter else 1.0  # the size the network saw
-    assert steps[-1][0] == steps[-1][1] == seg.count_steps(frame[None], scale) and steps[-1][1] >= 9
+    assert steps[-1][0] == steps[-1][1] == seg.count_steps(frame[None], seg.last_scale) and steps[-1][1] >= 9
     # window placement alone moves a model's masks (v1, overlap 0.25 vs 0.5: SEG 0.89 between the two);
     # blocks move them less, and the score against the truth stays close (v1: under 0.01 apart, the Lite0
     # default: 0.021, blocked the better)

@@ -138,3 +138,31 @@ def test_segmenter_uses_the_models_size_regression(tiny_model_dir, blobs, tmp_pa
     (folder / "config.json").write_text(json.dumps(meta))
     with pytest.raises(ModelFileError, match="bad size_model"):
         Segmenter(folder, device="cpu")
+
+
+@pytest.mark.parametrize("bad", ["43", -1, 0, True, float("nan")])
+def test_a_model_segments_at_its_segment_diameter_and_a_bad_one_is_a_one_line_error(
+    tiny_model_dir, blobs, tmp_path, bad
+):
+    import json
+    import shutil
+
+    from cellseg.errors import ModelFileError
+    from cellseg.inference import Segmenter
+
+    folder = tmp_path / "zoomed"
+    shutil.copytree(tiny_model_dir, folder)
+    meta = json.loads((folder / "config.json").read_text())
+    img, _ = blobs
+    meta.update(object_diameter=30, segment_diameter=45)
+    (folder / "config.json").write_text(json.dumps(meta))
+    seg = Segmenter(folder, device="cpu", diameter=15.0)
+    # objects of 15 px are brought to 45 px, not to the 30 px the network was trained at
+    assert seg.scale_for(seg.channels(img)) == pytest.approx(3.0) == seg.last_scale
+    labels = seg.segment(img)
+    assert labels.shape == img.shape and seg.last_scale == pytest.approx(3.0)
+    meta["segment_diameter"] = bad
+    (folder / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match="bad segment_diameter") as e:
+        Segmenter(folder, device="cpu")
+    assert "\n" not in str(e.value) and str(folder) in str(e.value)

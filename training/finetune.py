@@ -180,7 +180,7 @@ def finetune(
     where there is no label are ignored in training, not taught as background (:mod:`.unlabelled`).
     ``progress`` gets "finetune" events (steps); raising from it (napari's cancel) stops like Ctrl-C."""
     from cellseg.datasets.sample import Sample
-    from cellseg.inference import Segmenter
+    from cellseg.inference import Segmenter, read_segment_diameter
     from cellseg.modelfile import read_model_config, resolve_model
 
     from .trainer import TrainConfig, Trainer
@@ -218,6 +218,7 @@ def finetune(
             p.requires_grad_(False)
     seg = Segmenter(model, device=str(trainer.device))
     seg.model_diameter, seg.rgb = cfg.object_diameter, cfg.rgb
+    seg.segment_diameter = read_segment_diameter(meta, base)  # validated, at the size `segment` uses
     scored = time.perf_counter()
     train = _unlabelled_cells(seg, train, sparse, log)
     trainer.train_sets[USER] = train

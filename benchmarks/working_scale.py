@@ -1,0 +1,66 @@
+"""At what size does a model segment each set best? SEG with each frame given its labels' median diameter
+times a factor, and with the diameter estimated, on training frames only.
+
+    python benchmarks/working_scale.py [--model default] [--sets ...] [--factors 1 0.7 0.5] [--frames 8]
+
+The model rescales a frame so that objects of the given diameter look ``object_diameter`` pixels wide (30
+for the shipped model). A factor below 1 gives a smaller diameter, so objects look larger (factor 0.7:
+about 43 px, 0.5: 60 px) and the network sees more pixels of each. Frames: the second half of each set's
+training split, evenly spread (the frames ``benchmarks/finetune.py --protocol dev`` tests on), so nothing
+here reads a validation frame. SEG is pooled over objects as the CTC does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    from cellseg.inference import Segmenter
+    from cellseg.metrics import evaluate_pair, pool
+    from cellseg.options import SegmentOptions
+    from cellseg.size import median_diameter
+    from cellseg.training.data import shared_split
+    from cellseg.training.validate import pick
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--model", default="default")
+    p.add_argument(
+        "--sets",
+        nargs="+",
+        default=[
+            "Fluo-N2DH-GOWT1", "Fluo-C2DL-MSC", "Fluo-N2DH-SIM+", "Fluo-N2DL-HeLa", "ecoli-trpL-phc",
+            "dsb2018-stage1-test", "usiigaci-phc", "cpm15-he", "bbbc030-dic-cho",
+        ],
+    )  # fmt: skip
+    p.add_argument("--factors", type=float, nargs="+", default=[1.0, 0.7, 0.5])
+    p.add_argument("--frames", type=int, default=8)
+    a = p.parse_args()
+    seg = Segmenter(a.model, device="cpu")
+    d0 = seg.model_diameter
+    heads = [f"x{f:g} ({d0 / f:.0f} px)" for f in a.factors]
+    print(f"| set | frames | objects | {' | '.join(heads)} | estimated |")
+    print(f"|---|---|---|{'---|' * len(heads)}---|")
+    for name in a.sets:
+        train, _ = shared_split(name, seg.rgb)
+        frames = pick(train[len(train) // 2 :], a.frames)
+        row = []
+        for f in [*a.factors, 0.0]:
+            results = []
+            for s in frames:
+                d = median_diameter(s.labels)
+                seg.options = SegmentOptions(diameter=d * f if f and d else 0.0)
+                results.append(evaluate_pair(s.labels, seg.segment(s.image)))
+            row.append(pool(results))
+        cells = " | ".join(f"{r['SEG']:.3f}" for r in row)
+        print(f"| {name} | {len(frames)} | {row[0]['n_ref']} | {cells} |", flush=True)
+    print(f"model {a.model}: object_diameter {d0}; frames: the second half of each training split; {vars(a)}")
+
+
+if __name__ == "__main__":
+    main()
