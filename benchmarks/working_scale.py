@@ -42,10 +42,12 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=8)
     a = p.parse_args()
     seg = Segmenter(a.model, device="cpu")
+    seg.segment_diameter = None  # factors are relative to the trained size, whatever the model segments at now
     d0 = seg.model_diameter
     heads = [f"x{f:g} ({d0 / f:.0f} px)" for f in a.factors]
     print(f"| set | frames | objects | {' | '.join(heads)} | estimated |")
     print(f"|---|---|---|{'---|' * len(heads)}---|")
+    means = []
     for name in a.sets:
         train, _ = shared_split(name, seg.rgb)
         frames = pick(train[len(train) // 2 :], a.frames)
@@ -59,6 +61,9 @@ def main() -> None:
             row.append(pool(results))
         cells = " | ".join(f"{r['SEG']:.3f}" for r in row)
         print(f"| {name} | {len(frames)} | {row[0]['n_ref']} | {cells} |", flush=True)
+        means.append([r["SEG"] for r in row])
+    cells = " | ".join(f"{sum(col) / len(col):.3f}" for col in zip(*means))
+    print(f"| mean | | | {cells} |")
     print(f"model {a.model}: object_diameter {d0}; frames: the second half of each training split; {vars(a)}")
 
 
