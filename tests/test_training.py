@@ -142,6 +142,8 @@ def test_train_interrupt_and_resume(tmp_path, monkeypatch, capsys):
     _, meta = load_model(run / "best")
     assert meta["training"]["datasets"] == {"ecoli": 18, "sim": 3}
     assert 0.0 <= meta["training"]["best_val_seg"] <= 1.0
+    batch = meta["training"]["batch_per_dataset"]
+    assert meta["training"]["init"] is None and meta["training"]["crops"] == meta["training"]["steps"] * batch * 2
 
 
 def test_dim_objects_dims_some_cells_and_keeps_background():

@@ -239,6 +239,10 @@ class Trainer:
             "rgb": c.rgb,
             "training": {
                 "steps": self.step,
+                # where it started (a model name or folder; None: the encoder's ImageNet weights or random)
+                # and the crops this run showed it (a warm start's own crops are in its model's JSON)
+                "init": c.init,
+                "crops": self.step * c.batch * len(self.train_sets),
                 "datasets": {k: len(v) for k, v in self.train_sets.items()},
                 "batch_per_dataset": c.batch,
                 "crop": c.crop,
