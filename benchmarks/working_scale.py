@@ -1,13 +1,16 @@
 """At what size does a model segment each set best? SEG with each frame given its labels' median diameter
 times a factor, and with the diameter estimated, on training frames only.
 
-    python benchmarks/working_scale.py [--model default] [--sets ...] [--factors 1 0.7 0.5] [--frames 8]
+    python benchmarks/working_scale.py [--model default] [--sets ...] [--factors 1 0.7 0.5] [--frames 8] [--write]
 
 The model rescales a frame so that objects of the given diameter look ``object_diameter`` pixels wide (30
 for the shipped model). A factor below 1 gives a smaller diameter, so objects look larger (factor 0.7:
 about 43 px, 0.5: 60 px) and the network sees more pixels of each. Frames: the second half of each set's
 training split, evenly spread (the frames ``benchmarks/finetune.py --protocol dev`` tests on), so nothing
 here reads a validation frame. SEG is pooled over objects as the CTC does.
+
+``--write`` records the result in the model's JSON: ``segment_diameter`` = trained size / the factor with the
+best mean (the rule each shipped model's value was chosen by), written atomically.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ def main() -> None:
     )  # fmt: skip
     p.add_argument("--factors", type=float, nargs="+", default=[1.0, 0.7, 0.5])
     p.add_argument("--frames", type=int, default=8)
+    p.add_argument("--write", action="store_true", help="set the model's segment_diameter from the best mean")
     a = p.parse_args()
     seg = Segmenter(a.model, device="cpu")
     seg.segment_diameter = None  # factors are relative to the trained size, whatever the model segments at now
@@ -62,9 +66,24 @@ def main() -> None:
         cells = " | ".join(f"{r['SEG']:.3f}" for r in row)
         print(f"| {name} | {len(frames)} | {row[0]['n_ref']} | {cells} |", flush=True)
         means.append([r["SEG"] for r in row])
-    cells = " | ".join(f"{sum(col) / len(col):.3f}" for col in zip(*means))
-    print(f"| mean | | | {cells} |")
+    mean = [sum(col) / len(col) for col in zip(*means)]
+    print(f"| mean | | | {' | '.join(f'{m:.3f}' for m in mean)} |")
     print(f"model {a.model}: object_diameter {d0}; frames: the second half of each training split; {vars(a)}")
+    if a.write:
+        write_segment_diameter(a.model, d0, a.factors, mean[: len(a.factors)])
+
+
+def write_segment_diameter(model: str, trained: float, factors: list[float], means: list[float]) -> float:
+    """Set ``segment_diameter`` in the model's JSON to ``trained`` / the factor with the best mean SEG
+    (rounded to a pixel); the rest of the JSON as it was."""
+    from cellseg.modelfile import model_paths, read_model_config, write_model_config
+
+    best = factors[max(range(len(factors)), key=means.__getitem__)]
+    meta = read_model_config(model)
+    meta["segment_diameter"] = float(round(trained / best))
+    write_model_config(model_paths(model)[1], meta)
+    print(f"{model_paths(model)[1]}: segment_diameter {meta['segment_diameter']:g} (best mean at x{best:g})")
+    return meta["segment_diameter"]
 
 
 if __name__ == "__main__":

@@ -166,3 +166,25 @@ def test_a_model_segments_at_its_segment_diameter_and_a_bad_one_is_a_one_line_er
     with pytest.raises(ModelFileError, match="bad segment_diameter") as e:
         Segmenter(folder, device="cpu")
     assert "\n" not in str(e.value) and str(folder) in str(e.value)
+
+
+def test_working_scale_writes_the_best_mean_factor_as_segment_diameter(tiny_model_dir, tmp_path):
+    import importlib.util
+    import json
+    import shutil
+    from pathlib import Path
+
+    from cellseg.inference import Segmenter
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "working_scale.py"
+    spec = importlib.util.spec_from_file_location("working_scale", path)
+    working_scale = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(working_scale)
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    before = json.loads((folder / "config.json").read_text())
+    # the best mean is at x0.7: objects of 30 px trained are segmented at 30 / 0.7 = 43 px
+    assert working_scale.write_segment_diameter(str(folder), 30.0, [1.0, 0.7, 0.5], [0.60, 0.63, 0.61]) == 43.0
+    after = json.loads((folder / "config.json").read_text())
+    assert after == {**before, "segment_diameter": 43.0}
+    assert Segmenter(folder, device="cpu").segment_diameter == 43.0

@@ -144,6 +144,7 @@ def test_train_interrupt_and_resume(tmp_path, monkeypatch, capsys):
     assert 0.0 <= meta["training"]["best_val_seg"] <= 1.0
     batch = meta["training"]["batch_per_dataset"]
     assert meta["training"]["init"] is None and meta["training"]["crops"] == meta["training"]["steps"] * batch * 2
+    assert meta["training"]["crops_in_all"] == meta["training"]["crops"]  # from scratch: its own crops
 
 
 def test_dim_objects_dims_some_cells_and_keeps_background():
@@ -199,6 +200,18 @@ def test_training_can_start_from_a_model_and_records_its_input_contract(tmp_path
 
     _, meta = load_model(trainer.out / "best")
     assert meta["input"] == {"rgb": "hematoxylin", "channels": ["signal"]}
+    # the tiny model records no crops: the lineage's total is unknown, not this run's alone
+    assert meta["training"]["init"] == str(tiny_model_dir) and meta["training"]["crops_in_all"] is None
+    import json
+    import shutil
+
+    seen = tmp_path / "seen"
+    shutil.copytree(tiny_model_dir, seen)
+    info = json.loads((seen / "config.json").read_text())
+    (seen / "config.json").write_text(json.dumps({**info, "training": {"crops_in_all": 1000, "crops": 400}}))
+    trainer = Trainer(TrainConfig.from_yaml(tiny_config(tmp_path, 1, init=str(seen))))
+    trainer.step = 3
+    assert trainer.summary()["training"]["crops_in_all"] == 1000 + trainer.summary()["training"]["crops"] > 1000
     with pytest.raises(CellsegError, match="rgb must be one of"):
         Trainer(TrainConfig.from_yaml(tiny_config(tmp_path, 1, rgb="purple")))
 

@@ -214,10 +214,13 @@ class Trainer:
             self.train_sets[spec.name] = train
             if val:
                 self.val_sets[spec.name] = val
+        self.init_crops: int | None = 0  # crops the starting weights had seen (None: not recorded)
         if cfg.init:
             self.model, meta = load_model(cfg.init)
             self.model = self.model.to(self.device)
             cfg.model = meta["model"]
+            before = meta.get("training", {})
+            self.init_crops = before.get("crops_in_all", before.get("crops"))
         else:
             self.model = build_model(ModelConfig.from_dict(cfg.model)).to(self.device)
         if cfg.channels_last:
@@ -234,15 +237,18 @@ class Trainer:
     # -- persistence -----------------------------------------------------------------------
     def summary(self) -> dict:
         c = self.cfg
+        crops = self.step * c.batch * len(self.train_sets)
         return {
             "object_diameter": c.object_diameter,
             "rgb": c.rgb,
             "training": {
                 "steps": self.step,
                 # where it started (a model name or folder; None: the encoder's ImageNet weights or random)
-                # and the crops this run showed it (a warm start's own crops are in its model's JSON)
+                # and the crops this run showed it; crops_in_all adds those its starting model had seen over
+                # its own lineage of warm starts (None where that model does not record them)
                 "init": c.init,
-                "crops": self.step * c.batch * len(self.train_sets),
+                "crops": crops,
+                "crops_in_all": None if self.init_crops is None else self.init_crops + crops,
                 "datasets": {k: len(v) for k, v in self.train_sets.items()},
                 "batch_per_dataset": c.batch,
                 "crop": c.crop,
