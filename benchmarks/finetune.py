@@ -3,6 +3,7 @@
     python benchmarks/finetune.py [--sets ecoli-trpL-phc usiigaci-phc Fluo-C2DL-MSC] [--sizes 1 3 10]
                                   [--minutes 5] [--base default] [--train-encoder] [--lr 1e-3]
                                   [--protocol test|dev|within] [--keep DIR] [--drop F [--sparse]]
+                                  [--train-diameter segment|PX] [--steps N]
 
 For each shared set (training/configs/ablation/base.yaml: the shipped model's corpus), the user's
 images are k images of the set's training split (evenly spread; the shipped model saw them in training,
@@ -124,6 +125,12 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=BATCH, help="crops a step")
     p.add_argument("--drop", type=float, default=0.0, help="erase this fraction of each user image's cells")
     p.add_argument("--sparse", action="store_true", help="fine-tune with --sparse (unlabelled cells ignored)")
+    p.add_argument(
+        "--train-diameter",
+        help="object diameter of the training crops: pixels, or 'segment' (the base's segment_diameter); "
+        "default: the base's object_diameter",
+    )
+    p.add_argument("--steps", type=int, help="end each run after this many steps (else --minutes)")
     a = p.parse_args()
     base = Segmenter(a.base, device="cpu")
     print("| set | images | base SEG | tuned SEG | baseline SEG | base AP50 | tuned AP50 | minutes | saved |")
@@ -147,11 +154,13 @@ def main() -> None:
                     pairs(*write_user_images(drop_labels(user, a.drop) if a.drop else user, tmp)),
                     tmp / "model",
                     a.base,
-                    minutes=a.minutes,
+                    minutes=a.minutes if not a.steps else 10**6,
                     train_encoder=a.train_encoder,
                     lr=a.lr,
                     sparse=a.sparse,
                     batch=a.batch,
+                    steps=a.steps,
+                    diameter=a.train_diameter if a.train_diameter in (None, "segment") else float(a.train_diameter),
                     log=_log_sparse,
                 )
                 minutes = (time.perf_counter() - t0) / 60

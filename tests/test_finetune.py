@@ -101,3 +101,27 @@ def test_an_interrupted_run_keeps_the_best_model_so_far(user_images, tiny_model_
     assert saved["val_seg_after"] == round(r.after, 4) > r.before
     with pytest.raises(Exception, match="already holds files"):  # a model is never replaced
         finetune(found, tmp_path / "model", str(tiny_model_dir), steps=1, log=lambda line: None)
+
+
+def test_finetune_can_train_at_the_size_its_base_segments_at(user_images, tiny_model_dir, tmp_path, monkeypatch):
+    import shutil
+
+    from cellseg.training.trainer import Trainer
+
+    base = shutil.copytree(tiny_model_dir, tmp_path / "base")
+    meta = json.loads((base / "config.json").read_text())
+    (base / "config.json").write_text(json.dumps({**meta, "object_diameter": 12, "segment_diameter": 20}))
+    found = pairs(user_images / "images", user_images / "labels")
+    seen, init = [], Trainer.__init__
+
+    def recording(self, cfg, *args, **kwargs):
+        seen.append(cfg.object_diameter)
+        init(self, cfg, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "__init__", recording)
+    finetune(found, tmp_path / "at-trained", str(base), steps=1, log=lambda line: None)
+    r = finetune(found, tmp_path / "at-segment", str(base), steps=30, lr=3e-3, train_encoder=True,
+                 diameter="segment", log=lambda line: None)  # fmt: skip
+    assert seen == [12, 20]  # the size it was trained at by default; the size it segments at when asked
+    info = json.loads((r.saved / "config.json").read_text())
+    assert info["finetune"]["train_diameter"] == 20 and info["segment_diameter"] == 20

@@ -169,6 +169,7 @@ def finetune(
     sparse: bool = False,
     lr: float = LR,
     batch: int = BATCH,
+    diameter: float | str | None = None,
     device: str = "cpu",
     seed: int = 0,
     progress=None,
@@ -178,6 +179,8 @@ def finetune(
     the model folder ``out`` (a path or a name, :func:`output_folder`) for ``minutes`` or ``steps``,
     whichever ends first. ``sparse``: the labels mark only some cells; the cells the base model finds
     where there is no label are ignored in training, not taught as background (:mod:`.unlabelled`).
+    ``diameter``: the object diameter training crops are rescaled to (None: the base's ``object_diameter``,
+    the size it was trained at; "segment": its ``segment_diameter``, the size it segments at).
     ``progress`` gets "finetune" events (steps); raising from it (napari's cancel) stops like Ctrl-C."""
     from cellseg.datasets.sample import Sample
     from cellseg.inference import Segmenter, read_segment_diameter
@@ -195,6 +198,8 @@ def finetune(
     spec = {"name": USER, "layout": "folder", "path": "-", "objects": "nuclei"}
     replay_specs = _replay_specs(replay or [])
     budget = steps or 100_000
+    if diameter == "segment":
+        diameter = read_segment_diameter(meta, base) or meta.get("object_diameter")
     cfg = TrainConfig(
         datasets=[spec, *replay_specs],
         init=str(base),
@@ -206,7 +211,7 @@ def finetune(
         val_every=10**9,
         device=device,
         seed=seed,
-        object_diameter=meta.get("object_diameter"),
+        object_diameter=diameter or meta.get("object_diameter"),
         rgb=meta.get("input", {}).get("rgb", "luminance"),
         workers=0,
         size_views=0,
@@ -217,7 +222,7 @@ def finetune(
         for p in model.unet.encoder.parameters():
             p.requires_grad_(False)
     seg = Segmenter(model, device=str(trainer.device))
-    seg.model_diameter, seg.rgb = cfg.object_diameter, cfg.rgb
+    seg.model_diameter, seg.rgb = meta.get("object_diameter"), cfg.rgb
     seg.segment_diameter = read_segment_diameter(meta, base)  # validated, at the size `segment` uses
     scored = time.perf_counter()
     train = _unlabelled_cells(seg, train, sparse, log)
@@ -269,6 +274,7 @@ def finetune(
                         "replay": [s["name"] for s in replay_specs],
                         "sparse": sparse,
                         "lr": lr,
+                        "train_diameter": cfg.object_diameter,
                         "val_seg_before": round(before, 4),
                         "val_seg_after": round(score, 4),
                     }
