@@ -79,10 +79,10 @@ def write_segment_diameter(model: str, trained: float, factors: list[float], mea
     from cellseg.modelfile import model_paths, read_model_config, write_model_config
 
     best = factors[max(range(len(factors)), key=means.__getitem__)]
-    meta = read_model_config(model)
+    meta, path = read_model_config(model), model_paths(model)[1]
     meta["segment_diameter"] = float(round(trained / best))
-    write_model_config(model_paths(model)[1], meta)
-    print(f"{model_paths(model)[1]}: segment_diameter {meta['segment_diameter']:g} (best mean at x{best:g})")
+    write_model_config(path, meta)
+    print(f"{path}: segment_diameter {meta['segment_diameter']:g} (best mean at x{best:g})")
     return meta["segment_diameter"]
 
 

@@ -198,8 +198,9 @@ def finetune(
     spec = {"name": USER, "layout": "folder", "path": "-", "objects": "nuclei"}
     replay_specs = _replay_specs(replay or [])
     budget = steps or 100_000
+    segment_diameter = read_segment_diameter(meta, base)  # validated, at the size `segment` uses
     if diameter == "segment":
-        diameter = read_segment_diameter(meta, base) or meta.get("object_diameter")
+        diameter = segment_diameter
     cfg = TrainConfig(
         datasets=[spec, *replay_specs],
         init=str(base),
@@ -223,7 +224,7 @@ def finetune(
             p.requires_grad_(False)
     seg = Segmenter(model, device=str(trainer.device))
     seg.model_diameter, seg.rgb = meta.get("object_diameter"), cfg.rgb
-    seg.segment_diameter = read_segment_diameter(meta, base)  # validated, at the size `segment` uses
+    seg.segment_diameter = segment_diameter
     scored = time.perf_counter()
     train = _unlabelled_cells(seg, train, sparse, log)
     trainer.train_sets[USER] = train
