@@ -107,6 +107,19 @@ def drop_labels(samples: list, fraction: float, seed: int = 0) -> list:
     return out
 
 
+def _train_diameter(text: str) -> str | float:
+    """--train-diameter's value: 'segment' or a positive number of pixels (argparse prints one line otherwise)."""
+    if text == "segment":
+        return text
+    try:
+        px = float(text)
+    except ValueError:
+        px = 0.0
+    if not px > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither 'segment' nor a positive number of pixels")
+    return px
+
+
 def main() -> None:
     from cellseg.baseline import otsu_watershed
     from cellseg.inference import Segmenter
@@ -127,6 +140,7 @@ def main() -> None:
     p.add_argument("--sparse", action="store_true", help="fine-tune with --sparse (unlabelled cells ignored)")
     p.add_argument(
         "--train-diameter",
+        type=_train_diameter,
         help="object diameter of the training crops: pixels, or 'segment' (the base's segment_diameter); "
         "default: the base's object_diameter",
     )
@@ -160,7 +174,7 @@ def main() -> None:
                     sparse=a.sparse,
                     batch=a.batch,
                     steps=a.steps,
-                    diameter=a.train_diameter if a.train_diameter in (None, "segment") else float(a.train_diameter),
+                    diameter=a.train_diameter,
                     log=_log_sparse,
                 )
                 minutes = (time.perf_counter() - t0) / 60

@@ -63,9 +63,9 @@ def plot(rows: list[dict], png: str | Path) -> None:
         ax.plot(crops, [r.get(s) for r in rows], marker=".", lw=1, label=s)
     ax.plot(crops, [r["mean"] for r in rows], color="k", lw=2.5, label="mean")
     for prev, r in zip(rows, rows[1:]):
-        if r["run"] != prev["run"]:  # a new stage starts between these validations
-            ax.axvline((prev["crops"] + r["crops"]) / 2, color="grey", ls=":", lw=1)
-            ax.text((prev["crops"] + r["crops"]) / 2, 0.98, f"{r['run']} ", fontsize=7, rotation=90, va="top")
+        if r["run"] != prev["run"] and r["start"]:  # a new stage starts from weights that had seen r["start"]
+            ax.axvline(r["start"], color="grey", ls=":", lw=1)
+            ax.text(r["start"], 0.98, f"{r['run']} ", fontsize=7, rotation=90, va="top")
     ax.set_xscale("log")
     ax.set_xlabel("training crops seen (log scale)")
     ax.set_ylabel("validation SEG")
