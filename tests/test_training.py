@@ -187,7 +187,7 @@ def test_config_inherits_its_base_and_overrides_model_entries(tmp_path):
         TrainConfig.from_yaml(tmp_path / "orphan.yaml")
 
 
-def test_training_can_start_from_a_model_and_records_its_input_contract(tmp_path, tiny_model_dir):
+def test_training_can_start_from_a_model_and_records_its_input_contract(tmp_path, tiny_model_dir, capsys):
     from safetensors.torch import load_file
 
     cfg = TrainConfig.from_yaml(tiny_config(tmp_path, 1, init=str(tiny_model_dir), rgb="hematoxylin"))
@@ -212,6 +212,12 @@ def test_training_can_start_from_a_model_and_records_its_input_contract(tmp_path
     trainer = Trainer(TrainConfig.from_yaml(tiny_config(tmp_path, 1, init=str(seen))))
     trainer.step = 3
     assert trainer.summary()["training"]["crops_in_all"] == 1000 + trainer.summary()["training"]["crops"] > 1000
+    # a model that records no seeds was trained on seed 0: warm-starting it on seed 0 draws the same crops again
+    assert "draws the same crops again" in capsys.readouterr().err
+    assert trainer.summary()["training"]["lineage_seeds"] == [0]
+    trainer = Trainer(TrainConfig.from_yaml(tiny_config(tmp_path, 1, init=str(seen), seed=4)))
+    assert "same crops" not in capsys.readouterr().err
+    assert trainer.summary()["training"]["seed"] == 4 and trainer.summary()["training"]["lineage_seeds"] == [0, 4]
     with pytest.raises(CellsegError, match="rgb must be one of"):
         Trainer(TrainConfig.from_yaml(tiny_config(tmp_path, 1, rgb="purple")))
 

@@ -22,6 +22,7 @@ import math
 import os
 import shutil
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,12 +216,21 @@ class Trainer:
             if val:
                 self.val_sets[spec.name] = val
         self.init_crops: int | None = 0  # crops the starting weights had seen (None: not recorded)
+        self.lineage_seeds: list[int] = []
         if cfg.init:
             self.model, meta = load_model(cfg.init)
             self.model = self.model.to(self.device)
             cfg.model = meta["model"]
             before = meta.get("training", {})
             self.init_crops = before.get("crops_in_all", before.get("crops"))
+            # the crop-stream seeds of the starting model's lineage (models before this field: seed 0)
+            self.lineage_seeds = list(before.get("lineage_seeds", [0] if before else []))
+            if cfg.seed in self.lineage_seeds and self.group.rank == 0:
+                print(
+                    f"warning: {cfg.init} was trained on the crop streams of seed {cfg.seed} already; this run "
+                    "draws the same crops again (give the config another seed to draw new ones)",
+                    file=sys.stderr,
+                )
         else:
             self.model = build_model(ModelConfig.from_dict(cfg.model)).to(self.device)
         if cfg.channels_last:
@@ -249,6 +259,10 @@ class Trainer:
                 "init": c.init,
                 "crops": crops,
                 "crops_in_all": None if self.init_crops is None else self.init_crops + crops,
+                # crop k of a set's stream depends only on the seed and k: a warm start that reuses a seed
+                # of its lineage shows the model the same crops again
+                "seed": c.seed,
+                "lineage_seeds": sorted(set(self.lineage_seeds) | {c.seed}),
                 "datasets": {k: len(v) for k, v in self.train_sets.items()},
                 "batch_per_dataset": c.batch,
                 "crop": c.crop,
