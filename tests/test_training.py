@@ -271,6 +271,22 @@ def test_validation_curve_prints_a_table_and_plots_it(tmp_path, capsys):
         curve([str(tmp_path / "second") + "+many"])
 
 
+def test_a_cycle_replaces_v2_preview_only_on_a_higher_mean_over_the_defaults_sets(tmp_path):
+    from cellseg.training.judge_cycle import keeps
+    from cellseg.training.judge_cycle import main as judge
+
+    seg = lambda **v: {k: {"SEG": x} for k, x in v.items()}  # noqa: E731
+    # a new set (c) the preview never scored is left out of the comparison, whatever its score
+    assert keeps(seg(a=0.8, b=0.6, c=0.0), seg(a=0.7, b=0.6), ["a", "b", "c"]) == (True, 0.7, pytest.approx(0.65))
+    assert keeps(seg(a=0.7, b=0.6), seg(a=0.7, b=0.6), ["a", "b"])[0] is False  # a tie keeps the preview
+    with pytest.raises(SystemExit, match="share no dataset"):
+        keeps(seg(a=0.8), seg(b=0.6), ["a", "b"])
+    cfg = tmp_path / "cycle.yaml"
+    cfg.write_text(f"out: {tmp_path / 'run'}\nsteps: 10\ndatasets: []\n")
+    with pytest.raises(SystemExit, match="no validated best checkpoint"):
+        judge([str(cfg)])
+
+
 def _torchrun(cfg, *extra):
     import os
     import subprocess

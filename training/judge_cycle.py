@@ -1,0 +1,121 @@
+"""Judge a finished v2 training cycle and keep it if the full report says it is better than ``v2_preview``.
+
+    python -m cellseg.training.judge_cycle training/configs/generalist_v2_cycle6.yaml [--wait] [--commit]
+
+The steps a session used to take by hand once a cycle ended, run by a process that waits for the cycle, so that
+a session cut off while a cycle runs cannot lose it (cycle 4 was lost that way, ``docs/experiments.md``):
+
+1. ``--wait``: wait until no process trains CONFIG (the time it has run so far is the cycle's hours);
+2. the segmenting size of the run's best checkpoint on training frames (``benchmarks/working_scale.py --write``);
+3. the full report (every validation frame) of that checkpoint against the default, and of ``v2_preview`` on
+   the same machine (``cellseg.training.report``, figures in RUN/report.json and RUN/report_v2_preview.json);
+4. the validation curve's figure (``docs/figures/curve_<run>.png``);
+5. if its mean SEG over the sets the default trained on beats ``v2_preview``'s (:func:`keeps`), it becomes
+   ``v2_preview`` (its JSON gains where it started, its config and hours) and, with ``--commit``, is committed:
+   only the model's folder, the figure and the config, whatever else the working tree holds.
+
+A cycle becomes the default only by hand, on the report's shipping verdict (README, model card).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from cellseg.modelfile import read_model_config, write_model_config
+
+from .report import trained_on
+from .trainer import TrainConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+PREVIEW = "v2_preview"
+
+
+def keeps(candidate: dict, preview: dict, sets: list[str]) -> tuple[bool, float, float]:
+    """Whether a cycle replaces v2_preview: its mean SEG over ``sets`` (from report.py's figures) is higher."""
+    both = [s for s in sets if s in candidate and s in preview]
+    if not both:
+        raise SystemExit("the two reports share no dataset: nothing to compare")
+    mean = lambda r: sum(r[s]["SEG"] for s in both) / len(both)  # noqa: E731
+    return mean(candidate) > mean(preview), mean(candidate), mean(preview)
+
+
+def running_seconds(config: str) -> float | None:
+    """How long the oldest process training ``config`` has run (None when none is)."""
+    found = subprocess.run(["pgrep", "-of", f"cellseg train {config}"], capture_output=True, text=True)
+    if not found.stdout.strip():
+        return None
+    pid = found.stdout.split()[0]
+    return float(subprocess.run(["ps", "-o", "etimes=", "-p", pid], capture_output=True, text=True).stdout)
+
+
+def run(*args: str, log: Path) -> None:
+    """A step of the judgement, its output in ``log``; a failing step stops the judgement."""
+    print(f"$ {' '.join(args)}  > {log}", flush=True)
+    with open(log, "w") as f:
+        subprocess.run([sys.executable, *args], stdout=f, stderr=subprocess.STDOUT, check=True, cwd=ROOT)
+
+
+def main(argv=None) -> bool:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("config", help="the cycle's training config (its 'out' is the run folder)")
+    p.add_argument("--wait", action="store_true", help="first wait until no process trains this config")
+    p.add_argument("--commit", action="store_true", help="commit the new v2_preview (only its paths)")
+    p.add_argument("--factors", default="1 0.85 0.7", help="benchmarks/working_scale.py's size factors")
+    a = p.parse_args(argv)
+    cfg = TrainConfig.from_yaml(a.config)
+    out, hours = Path(cfg.out), None
+    if a.wait:
+        t0, ran = time.time(), running_seconds(a.config)
+        while running_seconds(a.config) is not None:
+            time.sleep(30)
+        hours = None if ran is None else round((ran + time.time() - t0) / 3600, 2)
+    best = out / "best"
+    if not (best / "config.json").is_file() or not (out / "val_curve.jsonl").is_file():
+        raise SystemExit(f"{out}: no validated best checkpoint (did the run validate?)")
+    if read_model_config(out / "last")["training"]["steps"] < cfg.steps:
+        raise SystemExit(f"{out}: the run stopped before its last step; resume it first")
+    start = read_model_config(cfg.init)["training"].get("crops_in_all") if cfg.init else None
+    report = "cellseg.training.report"
+    run("benchmarks/working_scale.py", "--model", str(best), "--factors", *a.factors.split(), "--write",
+        log=out / "working_scale.log")  # fmt: skip
+    run("-m", report, "training/configs/generalist_v2.yaml", "--model", str(best), "--against", "default",
+        "--json", str(out / "report.json"), log=out / "report.log")  # fmt: skip
+    run("-m", report, "training/configs/generalist_v2.yaml", "--model", PREVIEW, "--no-baseline",
+        "--json", str(out / "report_v2_preview.json"), log=out / "report_v2_preview.log")  # fmt: skip
+    figure = Path("docs/figures") / f"curve_{out.name}.png"
+    run("-m", "cellseg.training.curve", f"{out}+{start or 0}", "--png", str(figure), log=out / "curve.log")
+    new, old = (json.loads((out / f).read_text())["model"] for f in ("report.json", "report_v2_preview.json"))
+    better, m_new, m_old = keeps(new, old, trained_on("default"))
+    print(f"mean SEG over the default's sets: {out.name} {m_new:.4f}, {PREVIEW} {m_old:.4f}")
+    if not better:
+        print(f"{PREVIEW} stays")
+        return False
+    meta = read_model_config(best)
+    meta["training"].update(
+        init=f"{cfg.init} ({start:,} crops in all)" if start else cfg.init, config=a.config, hours=hours
+    )
+    folder = ROOT / "cellseg" / "models" / PREVIEW  # the built-in model's folder in this checkout
+    write_model_config(folder / "config.json", meta)
+    shutil.copyfile(best / "model.safetensors", folder / "model.safetensors")
+    print(f"{PREVIEW} is now {out}/best")
+    if a.commit:
+        paths = [str(folder.relative_to(ROOT)), str(figure), a.config]
+        crops = meta["training"].get("crops_in_all") or meta["training"]["crops"]
+        msg = (
+            f"{PREVIEW} is now {out.name} ({crops:,} crops shown): mean SEG over the default's sets "
+            f"{m_new:.3f} against {m_old:.3f} (full report); committed by training/judge_cycle.py"
+        )
+        subprocess.run(["git", "add", *paths], check=True, cwd=ROOT)
+        subprocess.run(["git", "commit", "-q", "-m", msg, "--", *paths], check=True, cwd=ROOT)
+        print(f"committed: {msg}")
+    return True
+
+
+if __name__ == "__main__":
+    main()
