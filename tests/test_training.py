@@ -272,7 +272,7 @@ def test_validation_curve_prints_a_table_and_plots_it(tmp_path, capsys):
 
 
 def test_a_cycle_replaces_v2_preview_only_on_a_higher_mean_over_the_defaults_sets(tmp_path):
-    from cellseg.training.judge_cycle import keeps
+    from cellseg.training.judge_cycle import keeps, summary
     from cellseg.training.judge_cycle import main as judge
 
     seg = lambda **v: {k: {"SEG": x} for k, x in v.items()}  # noqa: E731
@@ -281,6 +281,12 @@ def test_a_cycle_replaces_v2_preview_only_on_a_higher_mean_over_the_defaults_set
     assert keeps(seg(a=0.7, b=0.6), seg(a=0.7, b=0.6), ["a", "b"])[0] is False  # a tie keeps the preview
     with pytest.raises(SystemExit, match="share no dataset"):
         keeps(seg(a=0.8), seg(b=0.6), ["a", "b"])
+    # the file that keeps a cycle's figures in the repo: the whole report, the preview's figures, the verdict
+    report = {"model": seg(a=0.8), "against": seg(a=0.75), "baseline": seg(a=0.2), "ships": True}
+    kept = summary("v2_cycle9", report, {"model": seg(a=0.7)}, True, (0.8, 0.7))
+    assert kept["report"]["against"] == seg(a=0.75) and kept["v2_preview"] == seg(a=0.7)
+    assert kept["replaces_v2_preview"] is True
+    assert kept["mean_seg_over_the_defaults_sets"] == {"v2_cycle9": 0.8, "v2_preview": 0.7}
     cfg = tmp_path / "cycle.yaml"
     cfg.write_text(f"out: {tmp_path / 'run'}\nsteps: 10\ndatasets: []\n")
     with pytest.raises(SystemExit, match="no validated best checkpoint"):

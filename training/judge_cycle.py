@@ -10,9 +10,13 @@ a session cut off while a cycle runs cannot lose it (cycle 4 was lost that way, 
 3. the full report (every validation frame) of that checkpoint against the default, and of ``v2_preview`` on
    the same machine (``cellseg.training.report``, figures in RUN/report.json and RUN/report_v2_preview.json);
 4. the validation curve's figure (``docs/figures/curve_<run>.png``);
-5. if its mean SEG over the sets the default trained on beats ``v2_preview``'s (:func:`keeps`), it becomes
-   ``v2_preview`` (its JSON gains where it started, its config and hours) and, with ``--commit``, is committed:
-   only the model's folder, the figure and the config, whatever else the working tree holds.
+5. both reports in one file, ``docs/reports/<run>.json`` (:func:`summary`), so that the figures outlive the run
+   folder (cycle 5's went with its machine);
+6. if its mean SEG over the sets the default trained on beats ``v2_preview``'s (:func:`keeps`), it becomes
+   ``v2_preview`` (its JSON gains where it started, its config and hours).
+
+With ``--commit`` the figure, the reports' file and the config are committed, and the model's folder if it was
+kept: only those paths, whatever else the working tree holds.
 
 A cycle becomes the default only by hand, on the report's shipping verdict (README, model card).
 """
@@ -43,6 +47,18 @@ def keeps(candidate: dict, preview: dict, sets: list[str]) -> tuple[bool, float,
         raise SystemExit("the two reports share no dataset: nothing to compare")
     mean = lambda r: sum(r[s]["SEG"] for s in both) / len(both)  # noqa: E731
     return mean(candidate) > mean(preview), mean(candidate), mean(preview)
+
+
+def summary(run: str, cycle: dict, preview: dict, kept: bool, means: tuple[float, float]) -> dict:
+    """What ``docs/reports/<run>.json`` holds: report.py's JSON of the cycle (the cycle, the default and the
+    baseline, every set) and ``v2_preview``'s figures, with the verdict of :func:`keeps`."""
+    return {
+        "run": run,
+        "report": cycle,
+        "v2_preview": preview["model"],
+        "mean_seg_over_the_defaults_sets": {run: round(means[0], 4), PREVIEW: round(means[1], 4)},
+        "replaces_v2_preview": kept,
+    }
 
 
 def running_seconds(config: str) -> float | None:
@@ -90,31 +106,36 @@ def main(argv=None) -> bool:
         "--json", str(out / "report_v2_preview.json"), log=out / "report_v2_preview.log")  # fmt: skip
     figure = Path("docs/figures") / f"curve_{out.name}.png"
     run("-m", "cellseg.training.curve", f"{out}+{start or 0}", "--png", str(figure), log=out / "curve.log")
-    new, old = (json.loads((out / f).read_text())["model"] for f in ("report.json", "report_v2_preview.json"))
-    better, m_new, m_old = keeps(new, old, trained_on("default"))
+    new, old = (json.loads((out / f).read_text()) for f in ("report.json", "report_v2_preview.json"))
+    better, m_new, m_old = keeps(new["model"], old["model"], trained_on("default"))
     print(f"mean SEG over the default's sets: {out.name} {m_new:.4f}, {PREVIEW} {m_old:.4f}")
-    if not better:
-        print(f"{PREVIEW} stays")
-        return False
+    kept = ROOT / "docs" / "reports" / f"{out.name}.json"
+    kept.parent.mkdir(exist_ok=True)
+    kept.write_text(json.dumps(summary(out.name, new, old, better, (m_new, m_old)), indent=1) + "\n")
+    paths = [str(figure), str(kept.relative_to(ROOT)), a.config]
     meta = read_model_config(best)
-    meta["training"].update(
-        init=f"{cfg.init} ({start:,} crops in all)" if start else cfg.init, config=a.config, hours=hours
-    )
-    folder = ROOT / "cellseg" / "models" / PREVIEW  # the built-in model's folder in this checkout
-    write_model_config(folder / "config.json", meta)
-    shutil.copyfile(best / "model.safetensors", folder / "model.safetensors")
-    print(f"{PREVIEW} is now {out}/best")
+    crops = meta["training"].get("crops_in_all") or meta["training"]["crops"]
+    if better:
+        meta["training"].update(
+            init=f"{cfg.init} ({start:,} crops in all)" if start else cfg.init, config=a.config, hours=hours
+        )
+        folder = ROOT / "cellseg" / "models" / PREVIEW  # the built-in model's folder in this checkout
+        write_model_config(folder / "config.json", meta)
+        shutil.copyfile(best / "model.safetensors", folder / "model.safetensors")
+        paths.append(str(folder.relative_to(ROOT)))
+        print(f"{PREVIEW} is now {out}/best")
+    else:
+        print(f"{PREVIEW} stays")
     if a.commit:
-        paths = [str(folder.relative_to(ROOT)), str(figure), a.config]
-        crops = meta["training"].get("crops_in_all") or meta["training"]["crops"]
+        verdict = f"{PREVIEW} is now {out.name}" if better else f"{out.name} is not kept; {PREVIEW} stays"
         msg = (
-            f"{PREVIEW} is now {out.name} ({crops:,} crops shown): mean SEG over the default's sets "
-            f"{m_new:.3f} against {m_old:.3f} (full report); committed by training/judge_cycle.py"
+            f"{verdict} ({crops:,} crops shown): mean SEG over the default's sets {m_new:.3f} against {m_old:.3f} "
+            f"(full report, {kept.relative_to(ROOT)}); committed by training/judge_cycle.py"
         )
         subprocess.run(["git", "add", *paths], check=True, cwd=ROOT)
         subprocess.run(["git", "commit", "-q", "-m", msg, "--", *paths], check=True, cwd=ROOT)
         print(f"committed: {msg}")
-    return True
+    return better
 
 
 if __name__ == "__main__":
