@@ -29,6 +29,7 @@ SEGMENT_FLAGS = [
     "batch",
     "tta",
     "diameter",
+    "size_refine",
     "min_size",
     "chan",
     "chan2",

@@ -223,12 +223,29 @@ class Segmenter:
 
     def estimate_diameter(self, chans: list, ranges=None) -> float | None:
         """Median object diameter of a frame (its pixels): the model's size regression on its encoder's
-        features, else a size pass of the network (None when that finds nothing it trusts)."""
-        from .size import PASS_CROP, PASS_SCALES, central_region, estimate_diameter, feature_region, size_features
+        features, refined by segmenting a central crop at it (``size_refine``), else a size pass of the
+        network (None when that finds nothing it trusts)."""
+        from .size import (
+            PASS_CROP,
+            PASS_SCALES,
+            central_region,
+            estimate_diameter,
+            feature_region,
+            refine_diameter,
+            size_features,
+        )
 
         if self.size_model is not None:
             x = self.normalized(chans, feature_region(chans[0].shape), ranges)
-            return self.size_model.diameter(size_features(x, self.model.unet.encoder, self.device))
+            d = self.size_model.diameter(size_features(x, self.model.unet.encoder, self.device))
+            if not self.options.size_refine:
+                return d
+            scale = float(np.clip((self.segment_diameter or self.model_diameter) / d, *SCALE_RANGE))
+
+            def segment_region(region, s):
+                return self._labels_at_scale(self.normalized(chans, region, ranges), s)
+
+            return refine_diameter(chans[0].shape, d, scale, segment_region)
         region = central_region(chans[0].shape, int(PASS_CROP / min(PASS_SCALES)))
         return estimate_diameter(self.normalized(chans, region, ranges), self._labels_at_scale, self.model_diameter)
 

@@ -44,6 +44,12 @@ class SegmentOptions:
         0.0,
         None,
     )
+    size_refine: bool = _opt(
+        False,
+        "refine the estimated diameter by segmenting a central crop at it and measuring what it finds "
+        "(Cellpose's second size stage; one extra pass on a crop of at most 768 px; off by default: it did "
+        "not help the shipped models on training frames, benchmarks/size_refine.py)",
+    )
     min_size: int = _opt(15, "drop objects smaller than this (pixels)", 0, None)
     max_size: int = _opt(0, "drop objects larger than this (pixels); 0 = no limit", 0, None)
     interior_threshold: float = _opt(

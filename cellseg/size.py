@@ -9,8 +9,11 @@ it was trained at). The image diameter is given
 (``--diameter``) or estimated. A model that carries a size regression (``size_model`` in its JSON,
 fitted by ``python -m cellseg.training.size_fit``) predicts the log diameter linearly from its own
 encoder's pooled features, as Cellpose's SizeModel does from its style vector: :func:`size_features`
-and :class:`SizeRegression`. Older models fall back to :func:`estimate_diameter`, a size pass of the
-network on a central crop at up to five scales, measuring the median diameter of what it finds.
+and :class:`SizeRegression`; then, as Cellpose's second stage does, a central crop is segmented at that
+estimate and the median diameter of what it finds is the answer when the ``size_refine`` option asks
+for it (:func:`refine_diameter`; off by default). Older models fall back to :func:`estimate_diameter`, a
+size pass of the network on a central crop at up to five scales, measuring the median diameter of what it
+finds.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ MIN_OBJECTS = 3
 #: a side after scaling (so the cost is bounded whatever the image size)
 FEATURE_SCALES = (1.0, 0.5, 0.25)
 FEATURE_CROP = 384
+#: the refinement pass looks at a central crop this large (pixels a side, after scaling)
+REFINE_CROP = 768
+#: a refined diameter is trusted within this factor of the estimate it refines
+REFINE_FACTOR = 3.0
 
 
 def median_diameter(labels: np.ndarray) -> float | None:
@@ -80,6 +87,35 @@ def estimate_diameter(frame: np.ndarray, labels_at_scale, model_diameter: float)
             best = d
             break
     return best
+
+
+def refine_diameter(frame_shape, estimate: float, scale: float, segment_region) -> float:
+    """Cellpose's second size stage: segment a central crop at the estimate and measure what it finds.
+
+    ``scale`` is the rescaling the estimate gives (the model's segmenting diameter / ``estimate``);
+    ``segment_region(region, scale)`` returns the labels of that region of the frame (in its own pixels)
+    segmented at ``scale``. The crop is at most ``REFINE_CROP`` pixels a side after scaling, so the cost is
+    one tile batch or so whatever the image size; objects cut by a crop edge that is not the frame's edge
+    are left out of the median (they would look smaller than they are). The median diameter of the rest is
+    the answer when there are at least ``MIN_OBJECTS`` of them and it is within ``REFINE_FACTOR`` of the
+    estimate; otherwise the estimate stands."""
+    h, w = frame_shape[-2:]
+    region = central_region((h, w), max(32, int(REFINE_CROP / scale)))
+    labels = np.asarray(segment_region(region, scale))
+    inner = [
+        labels[0] if region[0].start > 0 else None,
+        labels[-1] if region[0].stop < h else None,
+        labels[:, 0] if region[1].start > 0 else None,
+        labels[:, -1] if region[1].stop < w else None,
+    ]
+    cut = np.unique(np.concatenate([e for e in inner if e is not None] or [np.zeros(0, labels.dtype)]))
+    if len(cut):
+        labels = np.where(np.isin(labels, cut), 0, labels)
+    n = int(len(np.unique(labels)) - 1)
+    d = median_diameter(labels)
+    if d is None or n < MIN_OBJECTS or abs(math.log(d / estimate)) > math.log(REFINE_FACTOR):
+        return estimate
+    return d
 
 
 def feature_region(shape: tuple[int, int]) -> tuple[slice, slice]:

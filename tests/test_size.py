@@ -6,7 +6,7 @@ from skimage.draw import disk
 from skimage.measure import label
 from skimage.transform import resize
 
-from cellseg.size import estimate_diameter, median_diameter
+from cellseg.size import estimate_diameter, median_diameter, refine_diameter
 
 
 def disks(shape, radius, spacing, seed=0):
@@ -44,6 +44,32 @@ def test_size_pass_estimates_the_diameter_at_any_scale(radius):
     img, lab = disks((600, 600), radius, 4 * radius)
     est = estimate_diameter(img, oracle, model_diameter=30)
     assert est == pytest.approx(median_diameter(lab), rel=0.15)
+
+
+def test_refinement_measures_what_it_segments_at_the_estimate_and_leaves_out_cut_objects():
+    img, lab = disks((1000, 1000), 10, 31)  # diameter about 20; the crop (768 px) cuts the disks at its edges
+
+    def region_oracle(region, scale):
+        return oracle(img[region], scale)
+
+    assert refine_diameter(img.shape, 30.0, 1.0, region_oracle) == pytest.approx(median_diameter(lab), rel=0.05)
+
+    def halves(region, scale):  # whole disks inside, and many more halved by the crop's left edge
+        h, w = (s.stop - s.start for s in region)
+        out = np.zeros((h, w), np.int32)
+        for k in range(5):
+            rr, cc = disk((100 + 60 * k, 300), 10, shape=(h, w))
+            out[rr, cc] = k + 1
+        for k in range(9):
+            rr, cc = disk((40 + 60 * k, 0), 10, shape=(h, w))
+            out[rr, cc] = k + 10
+        return out
+
+    assert refine_diameter(img.shape, 25.0, 1.0, halves) == pytest.approx(20, abs=1.0)
+    assert refine_diameter((768, 768), 25.0, 1.0, halves) < 18  # the crop is the frame: nothing is cut
+    nothing = lambda region, scale: np.zeros((10, 10), np.int32)  # noqa: E731
+    assert refine_diameter(img.shape, 25.0, 1.0, nothing) == 25.0  # finds nothing: the estimate stands
+    assert refine_diameter(img.shape, 90.0, 1.0, region_oracle) == 90.0  # more than 3x off: not trusted
 
 
 def test_segmenter_rescales_and_resizes_probabilities_back(tiny_model_dir, blobs):
@@ -132,8 +158,24 @@ def test_segmenter_uses_the_models_size_regression(tiny_model_dir, blobs, tmp_pa
     reg = SizeRegression(np.zeros(width), np.ones(width), np.zeros(width), float(np.log(15.0)))
     meta.update(object_diameter=30, size_model=reg.to_dict())
     (folder / "config.json").write_text(json.dumps(meta))
-    seg = Segmenter(folder, device="cpu")
+    seg = Segmenter(folder, device="cpu")  # the default: the regression alone
     assert seg.scale_for(seg.channels(img)) == pytest.approx(2.0) and seg.last_diameter == pytest.approx(15.0)
+    refined = Segmenter(folder, device="cpu", size_refine=True)  # segment a crop at 15 px and measure it
+    seen = []
+
+    def found(crop, scale):
+        seen.append(scale)
+        out = np.zeros(crop.shape[-2:], np.int32)
+        for k in range(4):
+            rr, cc = disk((20 + 25 * k, 40), 6, shape=out.shape)
+            out[rr, cc] = k + 1
+        return out
+
+    expected = 30 / median_diameter(found(img, 1))
+    seen.clear()
+    refined._labels_at_scale = found
+    assert refined.scale_for(refined.channels(img)) == pytest.approx(expected, rel=0.01)
+    assert seen == [pytest.approx(2.0)]  # one pass, at the regression's scale
     meta["size_model"] = {**reg.to_dict(), "std": [0.0] * width}
     (folder / "config.json").write_text(json.dumps(meta))
     with pytest.raises(ModelFileError, match="bad size_model"):

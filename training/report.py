@@ -35,6 +35,7 @@ def main(argv=None) -> dict:
     p.add_argument("--onnx", default="", help="run the network from this exported ONNX file (cellseg export)")
     p.add_argument("--tta", action="store_true", help="average the network over flips (SegmentOptions.tta)")
     p.add_argument("--given-size", action="store_true", help="give each frame its label median diameter")
+    p.add_argument("--size-refine", action="store_true", help="refine the estimated sizes (SegmentOptions.size_refine)")
     p.add_argument("--packed", help="read the validation frames from this data pack (training/pack.py)")
     p.add_argument("--no-baseline", action="store_true", help="skip the classical baseline")
     p.add_argument("--against", help="also score this model (the current default) and say whether --model ships")
@@ -42,7 +43,8 @@ def main(argv=None) -> dict:
     if args.against and args.no_baseline:
         p.error("--against needs the baseline (the rule compares new sets with it)")
     cfg = TrainConfig.from_yaml(args.config)
-    seg = Segmenter(args.model, device="auto", precision=args.precision, onnx=args.onnx, tta=args.tta)
+    opts = dict(device="auto", precision=args.precision, tta=args.tta, size_refine=args.size_refine)
+    seg = Segmenter(args.model, onnx=args.onnx, **opts)
     val_sets = {}
     for spec in cfg.dataset_specs():
         if args.packed:
@@ -73,7 +75,7 @@ def main(argv=None) -> dict:
     out = {"model": model, "baseline": base}
     if args.against:
         ref = validate(
-            Segmenter(args.against, device="auto", precision=args.precision, tta=args.tta),
+            Segmenter(args.against, **opts),
             val_sets,
             args.max_frames,
             given_size=args.given_size,
