@@ -44,19 +44,22 @@ def main() -> None:
     p.add_argument("--factors", type=float, nargs="+", default=[1.0, 0.7, 0.5])
     p.add_argument("--frames", type=int, default=8)
     p.add_argument("--write", action="store_true", help="set the model's segment_diameter from the best mean")
+    p.add_argument("--no-estimate", action="store_true", help="skip the estimated-size column")
     a = p.parse_args()
     seg = Segmenter(a.model, device="cpu")
     seg.segment_diameter = None  # factors are relative to the trained size, whatever the model segments at now
     d0 = seg.model_diameter
     heads = [f"x{f:g} ({d0 / f:.0f} px)" for f in a.factors]
-    print(f"| set | frames | objects | {' | '.join(heads)} | estimated |")
-    print(f"|---|---|---|{'---|' * len(heads)}---|")
+    extra = [] if a.no_estimate else [0.0]
+    heads += ["estimated"] * len(extra)
+    print(f"| set | frames | objects | {' | '.join(heads)} |")
+    print(f"|---|---|---|{'---|' * len(heads)}")
     means = []
     for name in a.sets:
         train, _ = shared_split(name, seg.rgb)
         frames = pick(train[len(train) // 2 :], a.frames)
         row = []
-        for f in [*a.factors, 0.0]:
+        for f in [*a.factors, *extra]:
             results = []
             for s in frames:
                 d = median_diameter(s.labels)

@@ -324,3 +324,30 @@ def test_torchrun_trains_on_two_processes_and_resumes_exactly(tmp_path):
     b = torch.load(tmp_path / "b" / "run" / "state.pt", weights_only=True)["model"]
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+
+
+def test_a_soup_interpolates_the_weights_of_two_models_of_one_network(tmp_path, tiny_model_dir):
+    from safetensors.torch import load_file
+
+    from cellseg.model import build_model
+    from cellseg.modelfile import load_model, read_model_config, save_model
+    from cellseg.training.soup import soup
+
+    torch.manual_seed(1)
+    other = save_model(build_model(encoder="resnet18", encoder_depth=3, decoder_channels=(16, 16, 8), aspp=True),
+                       tmp_path / "other", training={"datasets": {"b": {}}})  # fmt: skip
+    half = soup(str(tiny_model_dir), str(other), 0.5, tmp_path / "half")
+    a, b, m = (load_file(str(p / "model.safetensors")) for p in (tiny_model_dir, other, half))
+    k = next(k for k in a if a[k].is_floating_point() and not torch.equal(a[k], b[k]))
+    torch.testing.assert_close(m[k].float(), (a[k].float() + b[k].float()) / 2, atol=2e-3, rtol=1e-3)
+    start = soup(str(tiny_model_dir), str(other), 0.0, tmp_path / "start")
+    assert torch.equal(load_file(str(start / "model.safetensors"))[k], a[k])  # alpha 0 is the first model
+    meta = read_model_config(half)
+    assert meta["training"]["soup"]["alpha"] == 0.5 and "b" in meta["training"]["datasets"]
+    load_model(half)  # opens as any model does
+    wider = save_model(build_model(encoder="resnet18", encoder_depth=3, decoder_channels=(32, 16, 8), aspp=True),
+                       tmp_path / "wider")  # fmt: skip
+    with pytest.raises(CellsegError, match="differ in 'model'"):
+        soup(str(tiny_model_dir), str(wider), 0.5, tmp_path / "bad")
+    with pytest.raises(CellsegError, match="alpha"):
+        soup(str(tiny_model_dir), str(other), 1.5, tmp_path / "bad")
