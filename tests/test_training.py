@@ -272,8 +272,9 @@ def test_validation_curve_prints_a_table_and_plots_it(tmp_path, capsys):
 
 
 def test_a_cycle_replaces_v2_preview_only_on_a_higher_mean_over_the_defaults_sets(tmp_path):
-    from cellseg.training.judge_cycle import keeps, summary
+    from cellseg.training.judge_cycle import keeps, reused_reports, summary
     from cellseg.training.judge_cycle import main as judge
+    from cellseg.training.report import trained_on
 
     seg = lambda **v: {k: {"SEG": x} for k, x in v.items()}  # noqa: E731
     # a new set (c) the preview never scored is left out of the comparison, whatever its score
@@ -285,6 +286,15 @@ def test_a_cycle_replaces_v2_preview_only_on_a_higher_mean_over_the_defaults_set
     report = {"model": seg(a=0.8), "against": seg(a=0.75), "baseline": seg(a=0.2), "ships": True}
     kept = summary("v2_cycle9", report, {"model": seg(a=0.7)}, True, (0.8, 0.7))
     assert kept["report"]["against"] == seg(a=0.75) and kept["v2_preview"] == seg(a=0.7)
+    # --reuse: the next cycle segments only itself; the default's, baseline's and preview's figures come from here
+    shared = {n: 0.8 for n in trained_on("default")}
+    base = seg(**{n: 0.2 for n in shared})
+    earlier = summary("v2_cycle9", {**report, "against": seg(**shared), "baseline": base}, {"model": seg(a=0.7)},
+                      True, (0.8, 0.7))  # fmt: skip
+    again, preview = reused_reports({"model": seg(**{n: 0.81 for n in shared})}, earlier)
+    assert again["ships"] and again["against"] == seg(**shared) and preview == {"model": seg(a=0.7)}
+    below = {**{n: 0.81 for n in shared}, next(iter(shared)): 0.79}
+    assert not reused_reports({"model": seg(**below)}, earlier)[0]["ships"]  # one shared set below the default
     assert kept["replaces_v2_preview"] is True
     assert kept["mean_seg_over_the_defaults_sets"] == {"v2_cycle9": 0.8, "v2_preview": 0.7}
     cfg = tmp_path / "cycle.yaml"
