@@ -22,11 +22,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SETS = [
-    "Fluo-N2DH-GOWT1", "Fluo-C2DL-MSC", "Fluo-N2DH-SIM+", "Fluo-N2DL-HeLa", "ecoli-trpL-phc",
-    "dsb2018-stage1-test", "usiigaci-phc", "cpm15-he", "bbbc030-dic-cho",
-]  # fmt: skip
-
 
 def main() -> None:
     from cellseg.inference import Segmenter
@@ -34,11 +29,12 @@ def main() -> None:
     from cellseg.options import SegmentOptions
     from cellseg.size import median_diameter
     from cellseg.training.data import shared_split
+    from cellseg.training.report import trained_on
     from cellseg.training.validate import pick
 
     p = argparse.ArgumentParser()
     p.add_argument("--model", default="default")
-    p.add_argument("--sets", nargs="+", default=SETS)
+    p.add_argument("--sets", nargs="+", default=trained_on("default"), help="default: the sets v1 trained on")
     p.add_argument("--frames", type=int, default=8)
     a = p.parse_args()
     seg = Segmenter(a.model, device="cpu")

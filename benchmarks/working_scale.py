@@ -29,18 +29,12 @@ def main() -> None:
     from cellseg.options import SegmentOptions
     from cellseg.size import median_diameter
     from cellseg.training.data import shared_split
+    from cellseg.training.report import trained_on
     from cellseg.training.validate import pick
 
     p = argparse.ArgumentParser()
     p.add_argument("--model", default="default")
-    p.add_argument(
-        "--sets",
-        nargs="+",
-        default=[
-            "Fluo-N2DH-GOWT1", "Fluo-C2DL-MSC", "Fluo-N2DH-SIM+", "Fluo-N2DL-HeLa", "ecoli-trpL-phc",
-            "dsb2018-stage1-test", "usiigaci-phc", "cpm15-he", "bbbc030-dic-cho",
-        ],
-    )  # fmt: skip
+    p.add_argument("--sets", nargs="+", default=trained_on("default"), help="default: the sets v1 trained on")
     p.add_argument("--factors", type=float, nargs="+", default=[1.0, 0.7, 0.5])
     p.add_argument("--frames", type=int, default=8)
     p.add_argument("--write", action="store_true", help="set the model's segment_diameter from the best mean")

@@ -218,8 +218,12 @@ class Segmenter:
         if not d:
             return 1.0
         self.last_diameter = float(d)
-        self.last_scale = float(np.clip((self.segment_diameter or self.model_diameter) / d, *SCALE_RANGE))
+        self.last_scale = self.scale_of(d)
         return self.last_scale
+
+    def scale_of(self, diameter: float) -> float:
+        """Rescaling that brings objects of ``diameter`` pixels to the size the model segments at."""
+        return float(np.clip((self.segment_diameter or self.model_diameter) / diameter, *SCALE_RANGE))
 
     def estimate_diameter(self, chans: list, ranges=None) -> float | None:
         """Median object diameter of a frame (its pixels): the model's size regression on its encoder's
@@ -240,12 +244,11 @@ class Segmenter:
             d = self.size_model.diameter(size_features(x, self.model.unet.encoder, self.device))
             if not self.options.size_refine:
                 return d
-            scale = float(np.clip((self.segment_diameter or self.model_diameter) / d, *SCALE_RANGE))
 
             def segment_region(region, s):
                 return self._labels_at_scale(self.normalized(chans, region, ranges), s)
 
-            return refine_diameter(chans[0].shape, d, scale, segment_region)
+            return refine_diameter(chans[0].shape, d, self.scale_of(d), segment_region)
         region = central_region(chans[0].shape, int(PASS_CROP / min(PASS_SCALES)))
         return estimate_diameter(self.normalized(chans, region, ranges), self._labels_at_scale, self.model_diameter)
 
