@@ -292,7 +292,11 @@ def test_a_cycle_replaces_v2_preview_only_on_a_higher_mean_over_the_defaults_set
     earlier = summary("v2_cycle9", {**report, "against": seg(**shared), "baseline": base}, {"model": seg(a=0.7)},
                       True, (0.8, 0.7))  # fmt: skip
     again, preview = reused_reports({"model": seg(**{n: 0.81 for n in shared})}, earlier)
-    assert again["ships"] and again["against"] == seg(**shared) and preview == {"model": seg(a=0.7)}
+    assert again["ships"] and again["against"] == seg(**shared)
+    assert preview == {"model": earlier["report"]["model"]}  # the cycle judged there replaced v2_preview
+    not_kept = {**earlier, "replaces_v2_preview": False}
+    # a cycle not kept leaves the preview it was judged against
+    assert reused_reports({"model": seg(**shared)}, not_kept)[1] == {"model": seg(a=0.7)}
     below = {**{n: 0.81 for n in shared}, next(iter(shared)): 0.79}
     assert not reused_reports({"model": seg(**below)}, earlier)[0]["ships"]  # one shared set below the default
     assert kept["replaces_v2_preview"] is True

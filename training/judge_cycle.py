@@ -68,14 +68,16 @@ def summary(run: str, cycle: dict, preview: dict, kept: bool, means: tuple[float
 def reused_reports(candidate: dict, earlier: dict) -> tuple[dict, dict]:
     """(the cycle's report, v2_preview's) from the candidate's own report (``--no-baseline``) and an earlier
     ``docs/reports/<run>.json``: the default's and the baseline's figures and the shipping verdict as
-    ``report.py --against default`` would give them, v2_preview's as that judgement measured them."""
+    ``report.py --against default`` would give them; v2_preview's as that judgement left it: the cycle it judged
+    when that cycle replaced v2_preview, otherwise the v2_preview it was judged against."""
     from .report import ship_verdict
 
     old = earlier["report"]
     ships, _ = ship_verdict(candidate["model"], old["against"], old["baseline"], set(trained_on("default")))
     report = {"model": candidate["model"], "baseline": old["baseline"], "against": old["against"], "ships": ships}
     report["reused_from"] = earlier["run"]
-    return report, {"model": earlier["v2_preview"]}
+    preview = old["model"] if earlier["replaces_v2_preview"] else earlier["v2_preview"]
+    return report, {"model": preview}
 
 
 def running_seconds(config: str) -> float | None:
