@@ -108,6 +108,7 @@ class SegmentWidget(Container):
         self.device = ComboBox(label="Device", choices=["auto", "cpu", "cuda"], value=DEFAULTS.device)
         self.diameter = _option("diameter", "Diameter (px)", step=1)
         self.estimate_button = PushButton(text="Estimate diameter")
+        self.size_refine = _option("size_refine", "Refine the estimate")
         self.threshold = _option("interior_threshold", "Interior threshold", step=0.05)
         self.min_size = _option("min_size", "Min size (px)")
         self.max_size = _option("max_size", "Max size (px, 0: none)")
@@ -140,6 +141,7 @@ class SegmentWidget(Container):
                 self.device,
                 self.diameter,
                 self.estimate_button,
+                self.size_refine,
                 self.threshold,
                 self.min_size,
                 self.max_size,
@@ -198,6 +200,7 @@ class SegmentWidget(Container):
             tile=self.tile.value,
             tta=self.tta.value,
             diameter=self.diameter.value,
+            size_refine=self.size_refine.value,
             interior_threshold=self.threshold.value,
             min_size=self.min_size.value,
             max_size=self.max_size.value,

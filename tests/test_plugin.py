@@ -260,6 +260,12 @@ def test_estimate_fills_the_diameter(shipped_widget, qtbot):
     widget.estimate()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT)
     assert 5 < widget.diameter.value < 60 and widget.status.value.startswith("estimated diameter")
+    first = widget.diameter.value
+    widget.size_refine.value, widget.diameter.value = True, 0  # the CLI's --size-refine: a second stage
+    assert widget.options().size_refine
+    widget.estimate()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT)
+    assert 5 < widget.diameter.value < 60 and widget.diameter.value != first
 
 
 def test_a_folder_from_the_gui_gives_the_files_of_the_cli(viewer_widget, qtbot, tmp_path, blobs):
