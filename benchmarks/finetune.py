@@ -3,7 +3,7 @@
     python benchmarks/finetune.py [--sets ecoli-trpL-phc usiigaci-phc Fluo-C2DL-MSC] [--sizes 1 3 10]
                                   [--minutes 5] [--base default] [--train-encoder] [--lr 1e-3]
                                   [--protocol test|dev|within] [--keep DIR] [--drop F [--sparse]]
-                                  [--train-diameter segment|PX] [--steps N]
+                                  [--train-diameter segment|pipeline|PX] [--steps N]
 
 For each shared set (training/configs/ablation/base.yaml: the shipped model's corpus), the user's
 images are k images of the set's training split (evenly spread; the shipped model saw them in training,
@@ -108,15 +108,16 @@ def drop_labels(samples: list, fraction: float, seed: int = 0) -> list:
 
 
 def _train_diameter(text: str) -> str | float:
-    """--train-diameter's value: 'segment' or a positive number of pixels (argparse prints one line otherwise)."""
-    if text == "segment":
+    """--train-diameter's value: 'segment', 'pipeline' or a positive number of pixels (argparse prints one line
+    otherwise)."""
+    if text in ("segment", "pipeline"):
         return text
     try:
         px = float(text)
     except ValueError:
         px = 0.0
     if not px > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is neither 'segment' nor a positive number of pixels")
+        raise argparse.ArgumentTypeError(f"{text!r} is not 'segment', 'pipeline' or a positive number of pixels")
     return px
 
 
@@ -141,8 +142,8 @@ def main() -> None:
     p.add_argument(
         "--train-diameter",
         type=_train_diameter,
-        help="object diameter of the training crops: pixels, or 'segment' (the base's segment_diameter); "
-        "default: the base's object_diameter",
+        help="object diameter of the training crops: pixels, 'segment' (the base's segment_diameter) or 'pipeline' "
+        "(each image at the scale segment gives it, validated at estimated sizes); default: the base's object_diameter",
     )
     p.add_argument("--steps", type=int, help="end each run after this many steps (else --minutes)")
     a = p.parse_args()

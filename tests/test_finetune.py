@@ -125,3 +125,29 @@ def test_finetune_can_train_at_the_size_its_base_segments_at(user_images, tiny_m
     assert seen == [12, 20]  # the size it was trained at by default; the size it segments at when asked
     info = json.loads((r.saved / "config.json").read_text())
     assert info["finetune"]["train_diameter"] == 20 and info["segment_diameter"] == 20
+
+
+def test_pipeline_mode_trains_and_validates_where_segment_runs(user_images, tiny_model_dir, tmp_path, monkeypatch):
+    import numpy as np
+
+    from cellseg.datasets.sample import Sample
+    from cellseg.training import finetune as ft
+
+    class Seg:  # estimates 10 px and brings it to 20: segment would show this image at twice its size
+        estimate = staticmethod(lambda image, nuclear=None, name="": 10.0)
+        scale_of = staticmethod(lambda d: 20.0 / d)
+
+    s = Sample(np.random.default_rng(0).random((40, 60), dtype=np.float32), np.ones((40, 60), np.int32), "u", "a")
+    (p,) = ft.at_pipeline_scale(Seg(), [s], channels=1)
+    assert p.image.shape == p.labels.shape == p.ignore.shape == (80, 120)
+    given = []
+    score = ft._score
+    monkeypatch.setattr(
+        ft, "_score", lambda seg, val, given_size=True: given.append(given_size) or score(seg, val, given_size)
+    )
+    found = pairs(user_images / "images", user_images / "labels")
+    r = finetune(
+        found, tmp_path / "m", str(tiny_model_dir), steps=20, lr=3e-3, diameter="pipeline", log=lambda line: None
+    )
+    assert given and not any(given)  # before, during and after: sizes estimated, as `segment` runs
+    assert json.loads((r.saved / "config.json").read_text())["finetune"]["train_diameter"] == "pipeline"

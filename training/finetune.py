@@ -123,13 +123,29 @@ def split(samples: list) -> tuple[list, list, str]:
     )
 
 
-def _score(seg, val: list) -> tuple[float, int]:
+def _score(seg, val: list, given_size: bool = True) -> tuple[float, int]:
     """(pooled SEG on the validation samples, objects found), each image segmented at its labels'
-    median diameter (what the network does, not how well the diameter was guessed)."""
+    median diameter (what the network does, not how well the diameter was guessed), or with
+    ``given_size`` False at the diameter the model estimates, as ``segment`` runs."""
     from .validate import validate
 
-    scores = validate(seg, {USER: val}, given_size=True)[USER]
+    scores = validate(seg, {USER: val}, given_size=given_size)[USER]
     return float(scores["SEG"]), int(scores.get("n_res", 0))
+
+
+def at_pipeline_scale(seg, samples: list, channels: int) -> list:
+    """The samples as ``segment`` shows them to the network: each rescaled by the factor the segmenter
+    applies to that image (its estimated diameter brought to the size the model segments at), ready for
+    the crop stream (:class:`.data.Prepared`; the augmentation's scale jitter comes on top). Training there
+    fits the network to the user's cells at the size it will see them, whatever the estimate's error."""
+    from .data import Prepared, normalized, scaled
+
+    out = []
+    for s in samples:
+        d = seg.estimate(s.image, s.nuclear, s.name)
+        f = seg.scale_of(d) if d else 1.0
+        out.append(Prepared(*scaled(*normalized(s, channels), f)))
+    return out
 
 
 def _write(model, folder: Path, meta: dict) -> None:
@@ -180,7 +196,9 @@ def finetune(
     whichever ends first. ``sparse``: the labels mark only some cells; the cells the base model finds
     where there is no label are ignored in training, not taught as background (:mod:`.unlabelled`).
     ``diameter``: the object diameter training crops are rescaled to (None: the base's ``object_diameter``,
-    the size it was trained at; "segment": its ``segment_diameter``, the size it segments at).
+    the size it was trained at; "segment": its ``segment_diameter``, the size it segments at; "pipeline":
+    each image at the scale ``segment`` would give it, from the estimated diameter, and validated as
+    ``segment`` runs, sizes estimated: :func:`at_pipeline_scale`).
     ``progress`` gets "finetune" events (steps); raising from it (napari's cancel) stops like Ctrl-C."""
     from cellseg.datasets.sample import Sample
     from cellseg.inference import Segmenter, read_segment_diameter
@@ -199,8 +217,11 @@ def finetune(
     replay_specs = _replay_specs(replay or [])
     budget = steps or 100_000
     segment_diameter = read_segment_diameter(meta, base)  # validated, at the size `segment` uses
+    pipeline = diameter == "pipeline"
     if diameter == "segment":
         diameter = segment_diameter
+    elif pipeline:
+        diameter = None  # the user's images come rescaled (at_pipeline_scale); replayed sets at object_diameter
     cfg = TrainConfig(
         datasets=[spec, *replay_specs],
         init=str(base),
@@ -227,8 +248,10 @@ def finetune(
     seg.segment_diameter = segment_diameter
     scored = time.perf_counter()
     train = _unlabelled_cells(seg, train, sparse, log)
+    if pipeline:
+        train = at_pipeline_scale(seg, train, model.config.in_channels)
     trainer.train_sets[USER] = train
-    before, _ = _score(seg, val)
+    before, _ = _score(seg, val, given_size=not pipeline)
     deadline = minutes * 60 - (time.perf_counter() - scored)  # the last validation has to fit in too
     log(f"validation SEG of {base} before: {before:.4f}")
     best, history, saved = before, [], None
@@ -258,7 +281,7 @@ def finetune(
             last = step >= budget or elapsed >= deadline
             score = None
             if step % every == 0 or last:
-                score, found_cells = _score(seg, val)
+                score, found_cells = _score(seg, val, given_size=not pipeline)
                 better = score > best and found_cells > 0
                 log(f"step {step}: validation SEG {score:.4f}" + (" (best so far: saved)" if better else ""))
                 if better:
@@ -275,7 +298,7 @@ def finetune(
                         "replay": [s["name"] for s in replay_specs],
                         "sparse": sparse,
                         "lr": lr,
-                        "train_diameter": cfg.object_diameter,
+                        "train_diameter": "pipeline" if pipeline else cfg.object_diameter,
                         "val_seg_before": round(before, 4),
                         "val_seg_after": round(score, 4),
                     }
