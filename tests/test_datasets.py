@@ -210,3 +210,56 @@ def test_dsb2018_train_recipe_builds_the_folder_layout(tmp_path, monkeypatch, ca
     with pytest.raises(CellsegError, match="cellseg datasets build nothing"):
         load_split(missing, tmp_path)
     assert main(["datasets", "list"]) == 0 and "dsb2018-stage1-train" in capsys.readouterr().out
+
+
+def _git(repo, *args):
+    import subprocess
+
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env).stdout
+
+
+def test_monuseg_recipe_from_a_snapshot_that_lacks_its_largest_files(tmp_path, monkeypatch):
+    """MoNuSeg's layout (tissue_image/*.tif + annotations/*.xml polygons) in a git snapshot whose largest blob is
+    absent: the pairs it holds become instance labels (overlaps to the first polygon), the absent pair is named,
+    and a test image is never converted, even when it sits among the training files."""
+    import json
+    import os
+
+    import tifffile
+
+    from cellseg.datasets import recipes
+
+    repo = tmp_path / "repo"
+    train, test = repo / "data" / "MoNuSegTrainData", repo / "data" / "MoNuSegTestData"
+    for d in (train / "tissue_image", train / "annotations", test / "tissue_image"):
+        d.mkdir(parents=True)
+
+    def square(x, y, s):
+        return "".join(f'<Vertex X="{a}" Y="{b}"/>' for a, b in [(x, y), (x + s, y), (x + s, y + s), (x, y + s)])
+
+    xml = "<Annotations><Annotation><Regions>{}</Regions></Annotation></Annotations>"
+    regions = "".join(
+        f"<Region><Vertices>{square(*v)}</Vertices></Region>" for v in [(2, 2, 10), (8, 8, 10), (30, 5, 6)]
+    )
+    for stem in ("TCGA-A", "TCGA-B", "TCGA-T"):
+        tifffile.imwrite(train / "tissue_image" / f"{stem}.tif", np.full((40, 50, 3), 120, np.uint8))
+        (train / "annotations" / f"{stem}.xml").write_text(xml.format(regions))
+    tifffile.imwrite(test / "tissue_image" / "TCGA-T.tif", np.zeros((4, 4, 3), np.uint8))
+    (train / "annotations" / "TCGA-B.xml").write_text(xml.format(regions) + " " * 1000)  # the largest file
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "data")
+    sha = _git(repo, "rev-parse", "HEAD").strip()
+    blob = _git(repo, "rev-parse", "HEAD:data/MoNuSegTrainData/annotations/TCGA-B.xml").strip()
+    os.remove(repo / ".git" / "objects" / blob[:2] / blob[2:])  # what the snapshot tool leaves out
+    recipe = recipes.RECIPES["monuseg-2018-train"]
+    monkeypatch.setitem(recipes.RECIPES, recipe.name, recipes.Recipe(**{**recipe.__dict__, "commit": sha}))
+    out = recipes.build("monuseg-2018-train", tmp_path / "cache", source=repo / ".git")
+    counts = json.loads((out / "SOURCE.json").read_text())["counts"]
+    assert counts["images"] == 1 and counts["missing"] == ["TCGA-B"] and counts["test_left_out"] == ["TCGA-T"]
+    labels = tifffile.imread(out / "labels" / "TCGA-A.tif")
+    assert tifffile.imread(out / "images" / "TCGA-A.tif").shape == (40, 50, 3)
+    assert set(np.unique(labels)) == {0, 1, 2, 3} and counts["nuclei"] == 3
+    assert labels[9, 9] == 1 and labels[15, 15] == 2  # the overlap stays with the first polygon
+    assert sorted(p.name for p in (out / "images").iterdir()) == ["TCGA-A.tif"]
