@@ -198,7 +198,8 @@ def finetune(
     ``diameter``: the object diameter training crops are rescaled to (None: the base's ``object_diameter``,
     the size it was trained at; "segment": its ``segment_diameter``, the size it segments at; "pipeline":
     each image at the scale ``segment`` would give it, from the estimated diameter, and validated as
-    ``segment`` runs, sizes estimated: :func:`at_pipeline_scale`).
+    ``segment`` runs, sizes estimated: :func:`at_pipeline_scale`; neither is the default: on training frames
+    "segment" gained within the noise and "pipeline" lost, ``docs/experiments.md``).
     ``progress`` gets "finetune" events (steps); raising from it (napari's cancel) stops like Ctrl-C."""
     from cellseg.datasets.sample import Sample
     from cellseg.inference import Segmenter, read_segment_diameter
