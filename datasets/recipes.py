@@ -181,17 +181,7 @@ def _unpack_source(recipe: Recipe, source: Path | None, tmp: Path) -> Path:
             tree = tmp / "source"
             tree.mkdir()
             git = ["git", "--git-dir", str(source if (source / "HEAD").is_file() else source / ".git")]
-            try:
-                archive = subprocess.run([*git, "archive", recipe.commit], check=True, capture_output=True).stdout
-            except subprocess.CalledProcessError as e:
-                why = e.stderr.decode().strip()
-                if not any(
-                    w in why for w in ("missing", "bad object", "unable to read", "cannot read", "invalid object")
-                ):
-                    raise CellsegError(f"{source}: cannot read commit {recipe.commit} ({why})") from None
-                _checkout_present(git, recipe.commit, tree)  # a partial snapshot: the files it holds
-                return tree
-            subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+            _checkout_present(git, recipe.commit, tree, source)
             return tree
         if source.is_dir():
             return source
@@ -205,10 +195,15 @@ def _unpack_source(recipe: Recipe, source: Path | None, tmp: Path) -> Path:
     return top
 
 
-def _checkout_present(git: list[str], commit: str, tree: Path) -> None:
+def _checkout_present(git: list[str], commit: str, tree: Path, source: Path) -> None:
     """Write the files of ``commit`` that the git directory holds into ``tree``, leaving out those whose
-    contents it lacks (a snapshot without its largest files): one ``git cat-file --batch``, read as a stream."""
-    listing = subprocess.run([*git, "ls-tree", "-r", "-z", commit], check=True, capture_output=True).stdout
+    contents it lacks (a snapshot without its largest files, which ``git archive`` refuses): one
+    ``git cat-file --batch``, read as a stream."""
+    try:
+        listing = subprocess.run([*git, "ls-tree", "-r", "-z", commit], check=True, capture_output=True).stdout
+    except subprocess.CalledProcessError as e:
+        why = e.stderr.decode().strip()
+        raise CellsegError(f"{source}: cannot read commit {commit} ({why})") from None
     paths = {}
     for line in listing.decode().split("\0"):
         meta, _, path = line.partition("\t")
