@@ -246,6 +246,10 @@ def test_monuseg_recipe_from_a_snapshot_that_lacks_its_largest_files(tmp_path, m
         tifffile.imwrite(train / "tissue_image" / f"{stem}.tif", np.full((40, 50, 3), 120, np.uint8))
         (train / "annotations" / f"{stem}.xml").write_text(xml.format(regions))
     tifffile.imwrite(test / "tissue_image" / "TCGA-T.tif", np.zeros((4, 4, 3), np.uint8))
+    (test / "annotations").mkdir()
+    (test / "annotations" / "TCGA-U.xml").write_text(xml.format(""))  # a test image known by its XML alone
+    tifffile.imwrite(train / "tissue_image" / "TCGA-U.tif", np.full((40, 50, 3), 120, np.uint8))
+    (train / "annotations" / "TCGA-U.xml").write_text(xml.format(regions))
     (train / "annotations" / "TCGA-B.xml").write_text(xml.format(regions) + " " * 1000)  # the largest file
     _git(repo, "init", "-q")
     _git(repo, "add", ".")
@@ -257,7 +261,7 @@ def test_monuseg_recipe_from_a_snapshot_that_lacks_its_largest_files(tmp_path, m
     monkeypatch.setitem(recipes.RECIPES, recipe.name, recipes.Recipe(**{**recipe.__dict__, "commit": sha}))
     out = recipes.build("monuseg-2018-train", tmp_path / "cache", source=repo / ".git")
     counts = json.loads((out / "SOURCE.json").read_text())["counts"]
-    assert counts["images"] == 1 and counts["missing"] == ["TCGA-B"] and counts["test_left_out"] == ["TCGA-T"]
+    assert counts["images"] == 1 and counts["missing"] == ["TCGA-B"] and counts["test_left_out"] == ["TCGA-T", "TCGA-U"]
     labels = tifffile.imread(out / "labels" / "TCGA-A.tif")
     assert tifffile.imread(out / "images" / "TCGA-A.tif").shape == (40, 50, 3)
     assert set(np.unique(labels)) == {0, 1, 2, 3} and counts["nuclei"] == 3
