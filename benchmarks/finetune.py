@@ -3,7 +3,7 @@
     python benchmarks/finetune.py [--sets ecoli-trpL-phc usiigaci-phc Fluo-C2DL-MSC] [--sizes 1 3 10]
                                   [--minutes 5] [--base default] [--train-encoder] [--lr 1e-3]
                                   [--protocol test|dev|within] [--keep DIR] [--drop F [--sparse]]
-                                  [--train-diameter segment|pipeline|PX] [--steps N]
+                                  [--train-diameter segment|pipeline|PX] [--steps N] [--holdout images|bands]
 
 For each shared set (training/configs/ablation/base.yaml: the shipped model's corpus), the user's
 images are k images of the set's training split (evenly spread; the shipped model saw them in training,
@@ -21,6 +21,7 @@ Recipe choices (learning rate, encoder mode, minutes) are made on dev figures; `
 are always frames whose ground truth labels every cell, as a user's corrected masks do.
 ``--drop F`` plays a user who labelled only some cells: a fraction F of each user image's cells (drawn
 at random, fixed seed) is erased from its labels; ``--sparse`` fine-tunes with ``cellseg finetune --sparse``.
+``--holdout bands`` validates the guard on the last 30% of every user image instead of on a quarter of the images.
 """
 
 from __future__ import annotations
@@ -146,6 +147,12 @@ def main() -> None:
         "(each image at the scale segment gives it, validated at estimated sizes); default: the base's object_diameter",
     )
     p.add_argument("--steps", type=int, help="end each run after this many steps (else --minutes)")
+    p.add_argument(
+        "--holdout",
+        choices=["images", "bands"],
+        default="images",
+        help="what the guard validates on: a quarter of the user's images, or the last 30%% of each",
+    )
     a = p.parse_args()
     base = Segmenter(a.base, device="cpu")
     print("| set | images | base SEG | tuned SEG | baseline SEG | base AP50 | tuned AP50 | minutes | saved |")
@@ -176,6 +183,7 @@ def main() -> None:
                     batch=a.batch,
                     steps=a.steps,
                     diameter=a.train_diameter,
+                    holdout=a.holdout,
                     log=_log_sparse,
                 )
                 minutes = (time.perf_counter() - t0) / 60

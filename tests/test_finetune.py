@@ -55,6 +55,11 @@ def test_split_holds_out_a_quarter_or_a_band_of_one_image(user_images):
     w = samples[0].image.shape[1]  # 96 x 120: cut along its long side, the columns
     assert train[0].image.shape[1] + val[0].image.shape[1] == w and "70% of columns" in how
     assert val[0].labels.max() > 0
+    train, val, how = split(samples, holdout="bands")  # every image gives a band to the guard
+    assert len(train) == len(val) == 4 and "last 30% of each of your 4 images" in how
+    for s, t, v in zip(samples, train, val):
+        assert t.image.shape[1] + v.image.shape[1] == s.image.shape[1] and t.image.shape[0] == s.image.shape[0]
+        assert np.array_equal(np.concatenate([t.labels, v.labels], axis=1), s.labels)
 
 
 def test_finetune_saves_a_better_model_with_its_provenance(user_images, tiny_model_dir, models_dir, capsys, tmp_path):

@@ -96,22 +96,33 @@ def read_pairs(found: list[tuple[Path, Path]], rgb: str = "luminance", planes: b
     return samples
 
 
-def split(samples: list) -> tuple[list, list, str]:
-    """(training, validation, what was done): a quarter of the images (at least one, evenly spread) is
-    held out; a single image is cut in two, its last 30% (along its long side) held out."""
+def _band(s, keep: float = 0.7) -> tuple:
+    """(the first ``keep`` of a sample along its long side, the rest, "rows" or "columns"); cut cells stay cells."""
     from cellseg.datasets.sample import Sample
 
+    axis = 0 if s.image.shape[0] >= s.image.shape[1] else 1
+    cut = int(s.image.shape[axis] * keep)
+    parts = []
+    for sl in (slice(0, cut), slice(cut, None)):
+        index = (sl, slice(None)) if axis == 0 else (slice(None), sl)
+        parts.append(Sample(s.image[index].copy(), s.labels[index].copy(), USER, s.name))
+    return parts[0], parts[1], "rows" if axis == 0 else "columns"
+
+
+def split(samples: list, holdout: str = "images") -> tuple[list, list, str]:
+    """(training, validation, what was done). ``holdout`` "images": a quarter of the images (at least one, evenly
+    spread) is held out; "bands": the last 30% of every image (along its long side), so that the guard sees
+    each image and training sees part of each. A single image is always cut in two that way."""
     n = len(samples)
-    if n == 1:
-        s = samples[0]
-        axis = 0 if s.image.shape[0] >= s.image.shape[1] else 1
-        cut = int(s.image.shape[axis] * 0.7)
-        parts = []
-        for sl in (slice(0, cut), slice(cut, None)):
-            index = (sl, slice(None)) if axis == 0 else (slice(None), sl)
-            parts.append(Sample(s.image[index].copy(), s.labels[index].copy(), USER, s.name))  # cut cells stay cells
-        side = "rows" if axis == 0 else "columns"
-        return [parts[0]], [parts[1]], f"one image: trained on its first 70% of {side}, validated on the rest"
+    if n == 1 or holdout == "bands":
+        cuts = [_band(s) for s in samples]
+        train, val = [c[0] for c in cuts], [c[1] for c in cuts]
+        if n == 1:
+            return train, val, f"one image: trained on its first 70% of {cuts[0][2]}, validated on the rest"
+        how = f"validated on the last 30% of each of your {n} images (along its long side), trained on the rest"
+        return train, val, how
+    if holdout != "images":
+        raise ValueError(f"holdout: 'images' or 'bands', not {holdout!r}")
     k = max(1, round(n / 4))
     held = set(np.linspace(n - 1, 0, k).round().astype(int).tolist()) if k > 1 else {n - 1}
     val = [s for i, s in enumerate(samples) if i in held]
@@ -186,6 +197,7 @@ def finetune(
     lr: float = LR,
     batch: int = BATCH,
     diameter: float | str | None = None,
+    holdout: str = "images",
     device: str = "cpu",
     seed: int = 0,
     progress=None,
@@ -199,7 +211,8 @@ def finetune(
     the size it was trained at; "segment": its ``segment_diameter``, the size it segments at; "pipeline":
     each image at the scale ``segment`` would give it, from the estimated diameter, and validated as
     ``segment`` runs, sizes estimated: :func:`at_pipeline_scale`; neither is the default: on training frames
-    "segment" gained within the noise and "pipeline" lost, ``docs/experiments.md``).
+    "segment" gained within the noise and "pipeline" lost, ``docs/experiments.md``). ``holdout``: what the guard
+    validates on (:func:`split`).
     ``progress`` gets "finetune" events (steps); raising from it (napari's cancel) stops like Ctrl-C."""
     from cellseg.datasets.sample import Sample
     from cellseg.inference import Segmenter, read_segment_diameter
@@ -212,7 +225,7 @@ def finetune(
     meta = read_model_config(base)
     given = [f for f in found if isinstance(f, Sample)]  # arrays already in memory (napari layers)
     samples = given or read_pairs(found, meta.get("input", {}).get("rgb", "luminance"))
-    train, val, how = split(samples)
+    train, val, how = split(samples, holdout)
     log(f"{len(samples)} image(s): {how}")
     spec = {"name": USER, "layout": "folder", "path": "-", "objects": "nuclei"}
     replay_specs = _replay_specs(replay or [])
