@@ -113,6 +113,8 @@ def split(samples: list, holdout: str = "images") -> tuple[list, list, str]:
     """(training, validation, what was done). ``holdout`` "images": a quarter of the images (at least one, evenly
     spread) is held out; "bands": the last 30% of every image (along its long side), so that the guard sees
     each image and training sees part of each. A single image is always cut in two that way."""
+    if holdout not in ("images", "bands"):
+        raise ValueError(f"holdout: 'images' or 'bands', not {holdout!r}")
     n = len(samples)
     if n == 1 or holdout == "bands":
         cuts = [_band(s) for s in samples]
@@ -121,8 +123,6 @@ def split(samples: list, holdout: str = "images") -> tuple[list, list, str]:
             return train, val, f"one image: trained on its first 70% of {cuts[0][2]}, validated on the rest"
         how = f"validated on the last 30% of each of your {n} images (along its long side), trained on the rest"
         return train, val, how
-    if holdout != "images":
-        raise ValueError(f"holdout: 'images' or 'bands', not {holdout!r}")
     k = max(1, round(n / 4))
     held = set(np.linspace(n - 1, 0, k).round().astype(int).tolist()) if k > 1 else {n - 1}
     val = [s for i, s in enumerate(samples) if i in held]
@@ -212,7 +212,7 @@ def finetune(
     each image at the scale ``segment`` would give it, from the estimated diameter, and validated as
     ``segment`` runs, sizes estimated: :func:`at_pipeline_scale`; neither is the default: on training frames
     "segment" gained within the noise and "pipeline" lost, ``docs/experiments.md``). ``holdout``: what the guard
-    validates on (:func:`split`).
+    validates on (:func:`split`; "bands" lost to "images" on training frames, ``docs/experiments.md``).
     ``progress`` gets "finetune" events (steps); raising from it (napari's cancel) stops like Ctrl-C."""
     from cellseg.datasets.sample import Sample
     from cellseg.inference import Segmenter, read_segment_diameter
