@@ -307,6 +307,28 @@ def test_a_cycle_replaces_v2_preview_only_on_a_higher_mean_over_the_defaults_set
         judge([str(cfg)])
 
 
+def test_all_sets_judging_scores_the_reused_models_on_the_sets_the_earlier_judgement_lacked(tmp_path):
+    """--all-sets with --reuse: only the sets missing from the earlier report are scored again (v2_preview, the
+    default and the baseline), merged in, and the shipping verdict covers them (a new set: beat the baseline)."""
+    import yaml
+
+    from cellseg.training.judge_cycle import merge_missing, missing_sets_config
+    from cellseg.training.trainer import TrainConfig
+
+    cfg = tmp_path / "cycle.yaml"
+    sets = [{"name": n, "layout": "folder", "root": "cache", "path": n} for n in ("a", "b", "c")]
+    cfg.write_text(yaml.safe_dump({"out": str(tmp_path / "run"), "datasets": sets}))
+    assert missing_sets_config(str(cfg), {"a", "b", "c"}, tmp_path) is None
+    missing = missing_sets_config(str(cfg), {"a", "b"}, tmp_path)
+    assert [s.name for s in TrainConfig.from_yaml(missing).dataset_specs()] == ["c"]
+    seg = lambda **v: {k: {"SEG": x} for k, x in v.items()}  # noqa: E731
+    report = {"model": seg(a=0.9, c=0.3), "against": seg(a=0.8), "baseline": seg(a=0.1), "ships": True}
+    preview = {"model": seg(a=0.85)}
+    merge_missing(report, preview, {"model": seg(c=0.2), "against": seg(c=0.25), "baseline": seg(c=0.4)})
+    assert preview["model"]["c"] == {"SEG": 0.2} and report["baseline"]["c"] == {"SEG": 0.4}
+    assert report["ships"] is False  # c is a new set for the default, and the candidate is below the baseline
+
+
 def _torchrun(cfg, *extra):
     import os
     import subprocess

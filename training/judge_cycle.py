@@ -15,6 +15,12 @@ a session cut off while a cycle runs cannot lose it (cycle 4 was lost that way, 
 6. if its mean SEG over the sets the default trained on beats ``v2_preview``'s (:func:`keeps`), it becomes
    ``v2_preview`` (its JSON gains where it started, its config and hours).
 
+``--all-sets`` (from cycle 10): the candidate is scored on every set of CONFIG, not only those of
+``generalist_v2.yaml``, and the keep rule is its mean over all the sets both reports hold (v1's 9 are still
+printed and recorded). ``--line``: whether kept or not, the best checkpoint becomes the line's head,
+``training/line/`` (float16 safetensors + JSON), which the next cycle warm-starts from, so that the crops of a
+run that spans sessions on fresh machines add up (:data:`LINE`).
+
 ``--reuse docs/reports/<earlier run>.json`` takes the default's, the baseline's and ``v2_preview``'s figures from an
 earlier judgement instead of segmenting them again (the same frames and code; only when none of the three has
 changed since), so only the candidate is segmented: about 15 minutes less on 2 cores (:func:`reused_reports`).
@@ -42,6 +48,8 @@ from .trainer import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 PREVIEW = "v2_preview"
+LINE = ROOT / "training" / "line"  # the head of the line: the last judged cycle's best checkpoint
+REPORT_CONFIG = "training/configs/generalist_v2.yaml"  # the sets judged without --all-sets
 
 
 def keeps(candidate: dict, preview: dict, sets: list[str]) -> tuple[bool, float, float]:
@@ -63,6 +71,33 @@ def summary(run: str, cycle: dict, preview: dict, kept: bool, means: tuple[float
         "mean_seg_over_the_defaults_sets": {run: round(means[0], 4), PREVIEW: round(means[1], 4)},
         "replaces_v2_preview": kept,
     }
+
+
+def missing_sets_config(config: str, have: set, out: Path) -> Path | None:
+    """A config in ``out`` that keeps only the sets of ``config`` missing from ``have`` (None: none is missing),
+    for scoring the reused models on the sets an earlier judgement did not hold."""
+    names = [s.name for s in TrainConfig.from_yaml(config).dataset_specs()]
+    if not set(names) - have:
+        return None
+    path = out / "report_missing_sets.yaml"
+    base = Path(config).resolve()
+    path.write_text(json.dumps({"base": str(base), "out": str(out / "report_missing_sets"),
+                                "leave_out": sorted(set(names) & have)}))  # fmt: skip
+    return path
+
+
+def merge_missing(report: dict, preview: dict, missing: dict) -> None:
+    """Add a ``report.py --model v2_preview --against default`` of the missing sets to the reused reports, and
+    give the shipping verdict again over all of them."""
+    from .report import ship_verdict
+
+    for name in missing["model"]:
+        preview["model"][name] = missing["model"][name]
+        report["against"][name] = missing["against"][name]
+        report["baseline"][name] = missing["baseline"][name]
+    report["ships"], _ = ship_verdict(
+        report["model"], report["against"], report["baseline"], set(trained_on("default"))
+    )
 
 
 def reused_reports(candidate: dict, earlier: dict) -> tuple[dict, dict]:
@@ -103,6 +138,8 @@ def main(argv=None) -> bool:
     p.add_argument("--commit", action="store_true", help="commit the new v2_preview (only its paths)")
     p.add_argument("--factors", default="1 0.85 0.7", help="benchmarks/working_scale.py's size factors")
     p.add_argument("--reuse", help="an earlier docs/reports/<run>.json: its default, baseline and v2_preview figures")
+    p.add_argument("--all-sets", action="store_true", help="score every set of CONFIG; keep on the mean over all")
+    p.add_argument("--line", action="store_true", help="the best checkpoint becomes training/line/, kept or not")
     a = p.parse_args(argv)
     cfg = TrainConfig.from_yaml(a.config)
     out, hours = Path(cfg.out), None
@@ -120,25 +157,42 @@ def main(argv=None) -> bool:
     report = "cellseg.training.report"
     run("benchmarks/working_scale.py", "--model", str(best), "--factors", *a.factors.split(), "--write",
         log=out / "working_scale.log")  # fmt: skip
+    judged_on = a.config if a.all_sets else REPORT_CONFIG
     if a.reuse:
-        run("-m", report, "training/configs/generalist_v2.yaml", "--model", str(best), "--no-baseline",
+        run("-m", report, judged_on, "--model", str(best), "--no-baseline",
             "--json", str(out / "report_candidate.json"), log=out / "report.log")  # fmt: skip
         cand, earlier = (json.loads(Path(f).read_text()) for f in (out / "report_candidate.json", a.reuse))
-        for f, r in zip(("report.json", "report_v2_preview.json"), reused_reports(cand, earlier)):
+        new, old = reused_reports(cand, earlier)
+        missing = missing_sets_config(judged_on, set(old["model"]), out)
+        if missing is not None:  # sets the earlier judgement did not score: v2_preview, default and baseline
+            run("-m", report, str(missing), "--model", PREVIEW, "--against", "default",
+                "--json", str(out / "report_missing_sets.json"), log=out / "report_missing_sets.log")  # fmt: skip
+            merge_missing(new, old, json.loads((out / "report_missing_sets.json").read_text()))
+        for f, r in zip(("report.json", "report_v2_preview.json"), (new, old)):
             (out / f).write_text(json.dumps(r, indent=1))
     else:
-        run("-m", report, "training/configs/generalist_v2.yaml", "--model", str(best), "--against", "default",
+        run("-m", report, judged_on, "--model", str(best), "--against", "default",
             "--json", str(out / "report.json"), log=out / "report.log")  # fmt: skip
-        run("-m", report, "training/configs/generalist_v2.yaml", "--model", PREVIEW, "--no-baseline",
+        run("-m", report, judged_on, "--model", PREVIEW, "--no-baseline",
             "--json", str(out / "report_v2_preview.json"), log=out / "report_v2_preview.log")  # fmt: skip
     figure = Path("docs/figures") / f"curve_{out.name}.png"
     run("-m", "cellseg.training.curve", f"{out}+{start or 0}", "--png", str(figure), log=out / "curve.log")
     new, old = (json.loads((out / f).read_text()) for f in ("report.json", "report_v2_preview.json"))
-    better, m_new, m_old = keeps(new["model"], old["model"], trained_on("default"))
+    v1_sets = trained_on("default")
+    better, m_new, m_old = keeps(new["model"], old["model"], v1_sets)
     print(f"mean SEG over the default's sets: {out.name} {m_new:.4f}, {PREVIEW} {m_old:.4f}")
+    if a.all_sets:
+        on_v1 = (round(m_new, 4), round(m_old, 4))
+        better, m_new, m_old = keeps(new["model"], old["model"], list(new["model"]))
+        print(f"mean SEG over all {len(set(new['model']) & set(old['model']))} sets: {out.name} {m_new:.4f}, "
+              f"{PREVIEW} {m_old:.4f} (the keep rule)")  # fmt: skip
     kept = ROOT / "docs" / "reports" / f"{out.name}.json"
     kept.parent.mkdir(exist_ok=True)
-    kept.write_text(json.dumps(summary(out.name, new, old, better, (m_new, m_old)), indent=1) + "\n")
+    judgement = summary(out.name, new, old, better, (m_new, m_old))
+    if a.all_sets:
+        judgement["mean_seg_over_all_sets"] = judgement.pop("mean_seg_over_the_defaults_sets")
+        judgement["mean_seg_over_the_defaults_sets"] = {out.name: on_v1[0], PREVIEW: on_v1[1]}
+    kept.write_text(json.dumps(judgement, indent=1) + "\n")
     paths = [str(figure), str(kept.relative_to(ROOT)), a.config]
     meta = read_model_config(best)
     crops = meta["training"].get("crops_in_all") or meta["training"]["crops"]
@@ -153,10 +207,21 @@ def main(argv=None) -> bool:
         print(f"{PREVIEW} is now {out}/best")
     else:
         print(f"{PREVIEW} stays")
+    if a.line:
+        head = dict(meta)
+        head["training"] = dict(meta["training"], init=f"{cfg.init} ({start:,} crops in all)" if start else cfg.init,
+                                config=a.config, hours=hours, kept_as=PREVIEW if better else None)  # fmt: skip
+        LINE.mkdir(exist_ok=True)
+        write_model_config(LINE / "config.json", head)
+        shutil.copyfile(best / "model.safetensors", LINE / "model.safetensors")
+        paths.append(str(LINE.relative_to(ROOT)))
+        print(f"the line's head is now {out}/best ({crops:,} crops in all): training/line")
     if a.commit:
         verdict = f"{PREVIEW} is now {out.name}" if better else f"{out.name} is not kept; {PREVIEW} stays"
+        over = "all sets" if a.all_sets else "the default's sets"
+        verdict += "; it heads the line (training/line)" if a.line else ""
         msg = (
-            f"{verdict} ({crops:,} crops shown): mean SEG over the default's sets {m_new:.3f} against {m_old:.3f} "
+            f"{verdict} ({crops:,} crops shown): mean SEG over {over} {m_new:.3f} against {m_old:.3f} "
             f"(full report, {kept.relative_to(ROOT)}); committed by training/judge_cycle.py"
         )
         subprocess.run(["git", "add", *paths], check=True, cwd=ROOT)
