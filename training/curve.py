@@ -56,11 +56,14 @@ def plot(rows: list[dict], png: str | Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sets = [k for k in rows[0] if k not in META]
+    sets = list(dict.fromkeys(k for r in rows for k in r if k not in META))  # a set added by a later stage too
     crops = [r["crops"] for r in rows]
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    for s in sets:
-        ax.plot(crops, [r.get(s) for r in rows], marker=".", lw=1, label=s)
+    colours = plt.get_cmap("tab20").colors  # 20 distinct colours: matplotlib's default cycle repeats after 10
+    for i, s in enumerate(sets):
+        ys = [r.get(s) for r in rows]
+        ax.plot(crops, [float("nan") if y is None else y for y in ys], marker=".", lw=1, label=s,
+                color=colours[(2 * i) % 20 + (2 * i) // 20])  # fmt: skip
     ax.plot(crops, [r["mean"] for r in rows], color="k", lw=2.5, label="mean")
     for prev, r in zip(rows, rows[1:]):
         if r["run"] != prev["run"] and r["start"]:  # a new stage starts from weights that had seen r["start"]
