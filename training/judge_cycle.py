@@ -115,6 +115,21 @@ def reused_reports(candidate: dict, earlier: dict) -> tuple[dict, dict]:
     return report, {"model": preview}
 
 
+def head_the_line(best: Path, config: str, start: int | None, hours: float | None, kept_as: str | None) -> str:
+    """Copy a cycle's best checkpoint to :data:`LINE` (its JSON gains where it started, its config, hours and
+    whether it was kept as v2_preview: None when it was not judged or not kept); the path to commit."""
+    meta = read_model_config(best)
+    init = meta["training"].get("init")
+    meta["training"].update(init=f"{init} ({start:,} crops in all)" if start else init, config=config, hours=hours,
+                            kept_as=kept_as)  # fmt: skip
+    LINE.mkdir(parents=True, exist_ok=True)
+    write_model_config(LINE / "config.json", meta)
+    shutil.copyfile(best / "model.safetensors", LINE / "model.safetensors")
+    crops = meta["training"].get("crops_in_all") or meta["training"]["crops"]
+    print(f"the line's head is now {best} ({crops:,} crops in all): {LINE.relative_to(ROOT)}")
+    return str(LINE.relative_to(ROOT))
+
+
 def running_seconds(config: str) -> float | None:
     """How long the oldest process training ``config`` has run (None when none is)."""
     found = subprocess.run(["pgrep", "-of", f"cellseg train {config}"], capture_output=True, text=True)
@@ -140,6 +155,11 @@ def main(argv=None) -> bool:
     p.add_argument("--reuse", help="an earlier docs/reports/<run>.json: its default, baseline and v2_preview figures")
     p.add_argument("--all-sets", action="store_true", help="score every set of CONFIG; keep on the mean over all")
     p.add_argument("--line", action="store_true", help="the best checkpoint becomes training/line/, kept or not")
+    p.add_argument(
+        "--line-only",
+        action="store_true",
+        help="no reports, no keep: only the curve and the line's head (judged in full by a later cycle)",
+    )
     a = p.parse_args(argv)
     cfg = TrainConfig.from_yaml(a.config)
     out, hours = Path(cfg.out), None
@@ -154,6 +174,15 @@ def main(argv=None) -> bool:
     if read_model_config(out / "last")["training"]["steps"] < cfg.steps:
         raise SystemExit(f"{out}: the run stopped before its last step; resume it first")
     start = read_model_config(cfg.init)["training"].get("crops_in_all") if cfg.init else None
+    figure = Path("docs/figures") / f"curve_{out.name}.png"
+    if a.line_only:  # a cycle cut short by the session's end: its crops join the line, a later one is judged
+        run("-m", "cellseg.training.curve", f"{out}+{start or 0}", "--png", str(figure), log=out / "curve.log")
+        paths = [str(figure), a.config, head_the_line(best, a.config, start, hours, None)]
+        if a.commit:
+            msg = f"{out.name} heads the line (training/line), not judged; committed by training/judge_cycle.py"
+            subprocess.run(["git", "add", *paths], check=True, cwd=ROOT)
+            subprocess.run(["git", "commit", "-q", "-m", msg, "--", *paths], check=True, cwd=ROOT)
+        return False
     report = "cellseg.training.report"
     run("benchmarks/working_scale.py", "--model", str(best), "--factors", *a.factors.split(), "--write",
         log=out / "working_scale.log")  # fmt: skip
@@ -175,7 +204,6 @@ def main(argv=None) -> bool:
             "--json", str(out / "report.json"), log=out / "report.log")  # fmt: skip
         run("-m", report, judged_on, "--model", PREVIEW, "--no-baseline",
             "--json", str(out / "report_v2_preview.json"), log=out / "report_v2_preview.log")  # fmt: skip
-    figure = Path("docs/figures") / f"curve_{out.name}.png"
     run("-m", "cellseg.training.curve", f"{out}+{start or 0}", "--png", str(figure), log=out / "curve.log")
     new, old = (json.loads((out / f).read_text()) for f in ("report.json", "report_v2_preview.json"))
     v1_sets = trained_on("default")
@@ -208,14 +236,7 @@ def main(argv=None) -> bool:
     else:
         print(f"{PREVIEW} stays")
     if a.line:
-        head = dict(meta)
-        head["training"] = dict(meta["training"], init=f"{cfg.init} ({start:,} crops in all)" if start else cfg.init,
-                                config=a.config, hours=hours, kept_as=PREVIEW if better else None)  # fmt: skip
-        LINE.mkdir(exist_ok=True)
-        write_model_config(LINE / "config.json", head)
-        shutil.copyfile(best / "model.safetensors", LINE / "model.safetensors")
-        paths.append(str(LINE.relative_to(ROOT)))
-        print(f"the line's head is now {out}/best ({crops:,} crops in all): training/line")
+        paths.append(head_the_line(best, a.config, start, hours, PREVIEW if better else None))
     if a.commit:
         verdict = f"{PREVIEW} is now {out.name}" if better else f"{out.name} is not kept; {PREVIEW} stays"
         over = "all sets" if a.all_sets else "the default's sets"
