@@ -329,25 +329,27 @@ def test_all_sets_judging_scores_the_reused_models_on_the_sets_the_earlier_judge
     assert report["ships"] is False  # c is a new set for the default, and the candidate is below the baseline
 
 
-def test_a_cycles_best_checkpoint_heads_the_line_with_where_it_came_from(tmp_path, tiny_model_dir, monkeypatch):
-    import shutil
+def test_a_cycles_end_heads_the_line_in_float16_with_where_it_came_from(tmp_path, tiny_model_dir, monkeypatch):
+    import torch
+    from safetensors.torch import load_file
 
-    from cellseg.modelfile import read_model_config, write_model_config
+    from cellseg.modelfile import load_model, read_model_config, save_model
     from cellseg.training import judge_cycle
 
-    best = tmp_path / "run" / "best"
-    shutil.copytree(tiny_model_dir, best)
-    meta = read_model_config(best)
-    meta["training"] = {"init": "v2_preview", "crops": 52800, "crops_in_all": 195600}
-    write_model_config(best / "config.json", meta)
+    model, _ = load_model(tiny_model_dir)
+    last = save_model(model, tmp_path / "run" / "last", half=False, training={"init": "v2_preview", "crops": 52800,
+                      "crops_in_all": 195600})  # fmt: skip
     monkeypatch.setattr(judge_cycle, "ROOT", tmp_path)
     monkeypatch.setattr(judge_cycle, "LINE", tmp_path / "training" / "line")
-    assert judge_cycle.head_the_line(best, "cycle10.yaml", 142800, 1.4, None) == "training/line"
+    assert judge_cycle.head_the_line(last, "cycle10.yaml", 142800, 1.4, None) == "training/line"
     head = read_model_config(tmp_path / "training" / "line")["training"]
     assert head["init"] == "v2_preview (142,800 crops in all)" and head["crops_in_all"] == 195600
     assert head["config"] == "cycle10.yaml" and head["hours"] == 1.4 and head["kept_as"] is None
-    line_weights = (tmp_path / "training" / "line" / "model.safetensors").read_bytes()
-    assert line_weights == (best / "model.safetensors").read_bytes()
+    weights = load_file(str(tmp_path / "training" / "line" / "model.safetensors"))
+    assert all(w.dtype == torch.float16 for w in weights.values() if w.is_floating_point())
+    again, _ = load_model(tmp_path / "training" / "line")  # the same network, to float16's precision
+    for (k, a), b in zip(model.state_dict().items(), again.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), rtol=1e-3, atol=1e-3), k
 
 
 def _torchrun(cfg, *extra):

@@ -17,9 +17,11 @@ a session cut off while a cycle runs cannot lose it (cycle 4 was lost that way, 
 
 ``--all-sets`` (from cycle 10): the candidate is scored on every set of CONFIG, not only those of
 ``generalist_v2.yaml``, and the keep rule is its mean over all the sets both reports hold (v1's 9 are still
-printed and recorded). ``--line``: whether kept or not, the best checkpoint becomes the line's head,
-``training/line/`` (float16 safetensors + JSON), which the next cycle warm-starts from, so that the crops of a
-run that spans sessions on fresh machines add up (:data:`LINE`).
+printed and recorded). ``--line``: whether kept or not, the cycle's end (its last checkpoint) becomes the line's
+head, ``training/line/`` (float16 safetensors + JSON), which the next cycle warm-starts from, so that a run that
+spans sessions on fresh machines goes on where it stopped and its crops add up (:data:`LINE`); the best checkpoint,
+chosen by validation frames, is what is judged. ``--line-only``: only the curve and the line's head, for a cycle
+that a later one's judgement covers.
 
 ``--reuse docs/reports/<earlier run>.json`` takes the default's, the baseline's and ``v2_preview``'s figures from an
 earlier judgement instead of segmenting them again (the same frames and code; only when none of the three has
@@ -115,18 +117,20 @@ def reused_reports(candidate: dict, earlier: dict) -> tuple[dict, dict]:
     return report, {"model": preview}
 
 
-def head_the_line(best: Path, config: str, start: int | None, hours: float | None, kept_as: str | None) -> str:
-    """Copy a cycle's best checkpoint to :data:`LINE` (its JSON gains where it started, its config, hours and
-    whether it was kept as v2_preview: None when it was not judged or not kept); the path to commit."""
-    meta = read_model_config(best)
+def head_the_line(checkpoint: Path, config: str, start: int | None, hours: float | None, kept_as: str | None) -> str:
+    """Write a cycle's last checkpoint (its end: the line is one long run, continued where it stopped; the best
+    checkpoint is what is judged) to :data:`LINE` in float16, its JSON gaining where it started, its config,
+    hours and whether the cycle was kept as v2_preview (None: not judged or not kept); the path to commit."""
+    from cellseg.modelfile import load_model, save_model
+
+    model, meta = load_model(checkpoint)
+    info = {k: v for k, v in meta.items() if k not in ("format", "version", "model", "normalization", "input")}
     init = meta["training"].get("init")
-    meta["training"].update(init=f"{init} ({start:,} crops in all)" if start else init, config=config, hours=hours,
-                            kept_as=kept_as)  # fmt: skip
-    LINE.mkdir(parents=True, exist_ok=True)
-    write_model_config(LINE / "config.json", meta)
-    shutil.copyfile(best / "model.safetensors", LINE / "model.safetensors")
-    crops = meta["training"].get("crops_in_all") or meta["training"]["crops"]
-    print(f"the line's head is now {best} ({crops:,} crops in all): {LINE.relative_to(ROOT)}")
+    info["training"] = dict(meta["training"], init=f"{init} ({start:,} crops in all)" if start else init,
+                            config=config, hours=hours, kept_as=kept_as)  # fmt: skip
+    save_model(model, LINE, half=True, rgb=meta.get("input", {}).get("rgb"), **info)
+    crops = info["training"].get("crops_in_all") or info["training"]["crops"]
+    print(f"the line's head is now {checkpoint} ({crops:,} crops in all): {LINE.relative_to(ROOT)}")
     return str(LINE.relative_to(ROOT))
 
 
@@ -154,7 +158,7 @@ def main(argv=None) -> bool:
     p.add_argument("--factors", default="1 0.85 0.7", help="benchmarks/working_scale.py's size factors")
     p.add_argument("--reuse", help="an earlier docs/reports/<run>.json: its default, baseline and v2_preview figures")
     p.add_argument("--all-sets", action="store_true", help="score every set of CONFIG; keep on the mean over all")
-    p.add_argument("--line", action="store_true", help="the best checkpoint becomes training/line/, kept or not")
+    p.add_argument("--line", action="store_true", help="the cycle's end becomes training/line/, kept or not")
     p.add_argument(
         "--line-only",
         action="store_true",
@@ -177,7 +181,7 @@ def main(argv=None) -> bool:
     figure = Path("docs/figures") / f"curve_{out.name}.png"
     if a.line_only:  # a cycle cut short by the session's end: its crops join the line, a later one is judged
         run("-m", "cellseg.training.curve", f"{out}+{start or 0}", "--png", str(figure), log=out / "curve.log")
-        paths = [str(figure), a.config, head_the_line(best, a.config, start, hours, None)]
+        paths = [str(figure), a.config, head_the_line(out / "last", a.config, start, hours, None)]
         if a.commit:
             msg = f"{out.name} heads the line (training/line), not judged; committed by training/judge_cycle.py"
             subprocess.run(["git", "add", *paths], check=True, cwd=ROOT)
@@ -236,7 +240,7 @@ def main(argv=None) -> bool:
     else:
         print(f"{PREVIEW} stays")
     if a.line:
-        paths.append(head_the_line(best, a.config, start, hours, PREVIEW if better else None))
+        paths.append(head_the_line(out / "last", a.config, start, hours, PREVIEW if better else None))
     if a.commit:
         verdict = f"{PREVIEW} is now {out.name}" if better else f"{out.name} is not kept; {PREVIEW} stays"
         over = "all sets" if a.all_sets else "the default's sets"
