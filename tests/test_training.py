@@ -327,6 +327,15 @@ def test_all_sets_judging_scores_the_reused_models_on_the_sets_the_earlier_judge
     merge_missing(report, preview, {"model": seg(c=0.2), "against": seg(c=0.25), "baseline": seg(c=0.4)})
     assert preview["model"]["c"] == {"SEG": 0.2} and report["baseline"]["c"] == {"SEG": 0.4}
     assert report["ships"] is False  # c is a new set for the default, and the candidate is below the baseline
+    # the candidate's report holds a set the earlier judgement lacked: the reused verdict waits for merge_missing
+    from cellseg.training.judge_cycle import reused_reports
+    from cellseg.training.report import trained_on
+
+    shared = {n: 0.8 for n in trained_on("default")}
+    earlier = {"run": "v2_cycle9", "report": {"model": seg(**shared), "against": seg(**shared),
+               "baseline": seg(**shared)}, "v2_preview": seg(**shared), "replaces_v2_preview": False}  # fmt: skip
+    again, _ = reused_reports({"model": seg(**{n: 0.81 for n in shared}, new_set=0.5)}, earlier)
+    assert again["ships"] is True and "new_set" not in again["against"]
 
 
 def test_a_cycles_end_heads_the_line_in_float16_with_where_it_came_from(tmp_path, tiny_model_dir, monkeypatch):

@@ -110,7 +110,8 @@ def reused_reports(candidate: dict, earlier: dict) -> tuple[dict, dict]:
     from .report import ship_verdict
 
     old = earlier["report"]
-    ships, _ = ship_verdict(candidate["model"], old["against"], old["baseline"], set(trained_on("default")))
+    scored = {k: v for k, v in candidate["model"].items() if k in old["against"]}  # merge_missing adds the rest
+    ships, _ = ship_verdict(scored, old["against"], old["baseline"], set(trained_on("default")))
     report = {"model": candidate["model"], "baseline": old["baseline"], "against": old["against"], "ships": ships}
     report["reused_from"] = earlier["run"]
     preview = old["model"] if earlier["replaces_v2_preview"] else earlier["v2_preview"]
@@ -188,12 +189,14 @@ def main(argv=None) -> bool:
             subprocess.run(["git", "commit", "-q", "-m", msg, "--", *paths], check=True, cwd=ROOT)
         return False
     report = "cellseg.training.report"
-    run("benchmarks/working_scale.py", "--model", str(best), "--factors", *a.factors.split(), "--write",
-        log=out / "working_scale.log")  # fmt: skip
+    if "segment_diameter" not in read_model_config(best) or not (out / "working_scale.log").is_file():
+        run("benchmarks/working_scale.py", "--model", str(best), "--factors", *a.factors.split(), "--write",
+            log=out / "working_scale.log")  # fmt: skip
     judged_on = a.config if a.all_sets else REPORT_CONFIG
     if a.reuse:
-        run("-m", report, judged_on, "--model", str(best), "--no-baseline",
-            "--json", str(out / "report_candidate.json"), log=out / "report.log")  # fmt: skip
+        if not (out / "report_candidate.json").is_file():  # a judgement run again after a failure reuses it
+            run("-m", report, judged_on, "--model", str(best), "--no-baseline",
+                "--json", str(out / "report_candidate.json"), log=out / "report.log")  # fmt: skip
         cand, earlier = (json.loads(Path(f).read_text()) for f in (out / "report_candidate.json", a.reuse))
         new, old = reused_reports(cand, earlier)
         missing = missing_sets_config(judged_on, set(old["model"]), out)
