@@ -118,6 +118,17 @@ def reused_reports(candidate: dict, earlier: dict) -> tuple[dict, dict]:
     return report, {"model": preview}
 
 
+def started_from(init: str | None, start: int | None) -> str | None:
+    """What a kept model's JSON says it started from: the init, with the crops its lineage had seen."""
+    return f"{init} ({start:,} crops in all)" if start else init
+
+
+def commit(paths: list[str], msg: str) -> None:
+    """Commit only ``paths``, whatever else the working tree holds."""
+    subprocess.run(["git", "add", *paths], check=True, cwd=ROOT)
+    subprocess.run(["git", "commit", "-q", "-m", msg, "--", *paths], check=True, cwd=ROOT)
+
+
 def head_the_line(checkpoint: Path, config: str, start: int | None, hours: float | None, kept_as: str | None) -> str:
     """Write a cycle's last checkpoint (its end: the line is one long run, continued where it stopped; the best
     checkpoint is what is judged) to :data:`LINE` in float16, its JSON gaining where it started, its config,
@@ -126,8 +137,7 @@ def head_the_line(checkpoint: Path, config: str, start: int | None, hours: float
 
     model, meta = load_model(checkpoint)
     info = {k: v for k, v in meta.items() if k not in ("format", "version", "model", "normalization", "input")}
-    init = meta["training"].get("init")
-    info["training"] = dict(meta["training"], init=f"{init} ({start:,} crops in all)" if start else init,
+    info["training"] = dict(meta["training"], init=started_from(meta["training"].get("init"), start),
                             config=config, hours=hours, kept_as=kept_as)  # fmt: skip
     save_model(model, LINE, half=True, rgb=meta.get("input", {}).get("rgb"), **info)
     crops = info["training"].get("crops_in_all") or info["training"]["crops"]
@@ -184,9 +194,9 @@ def main(argv=None) -> bool:
         run("-m", "cellseg.training.curve", f"{out}+{start or 0}", "--png", str(figure), log=out / "curve.log")
         paths = [str(figure), a.config, head_the_line(out / "last", a.config, start, hours, None)]
         if a.commit:
-            msg = f"{out.name} heads the line (training/line), not judged; committed by training/judge_cycle.py"
-            subprocess.run(["git", "add", *paths], check=True, cwd=ROOT)
-            subprocess.run(["git", "commit", "-q", "-m", msg, "--", *paths], check=True, cwd=ROOT)
+            commit(
+                paths, f"{out.name} heads the line (training/line), not judged; committed by training/judge_cycle.py"
+            )
         return False
     report = "cellseg.training.report"
     if "segment_diameter" not in read_model_config(best) or not (out / "working_scale.log").is_file():
@@ -232,9 +242,7 @@ def main(argv=None) -> bool:
     meta = read_model_config(best)
     crops = meta["training"].get("crops_in_all") or meta["training"]["crops"]
     if better:
-        meta["training"].update(
-            init=f"{cfg.init} ({start:,} crops in all)" if start else cfg.init, config=a.config, hours=hours
-        )
+        meta["training"].update(init=started_from(cfg.init, start), config=a.config, hours=hours)
         folder = ROOT / "cellseg" / "models" / PREVIEW  # the built-in model's folder in this checkout
         write_model_config(folder / "config.json", meta)
         shutil.copyfile(best / "model.safetensors", folder / "model.safetensors")
@@ -252,8 +260,7 @@ def main(argv=None) -> bool:
             f"{verdict} ({crops:,} crops shown): mean SEG over {over} {m_new:.3f} against {m_old:.3f} "
             f"(full report, {kept.relative_to(ROOT)}); committed by training/judge_cycle.py"
         )
-        subprocess.run(["git", "add", *paths], check=True, cwd=ROOT)
-        subprocess.run(["git", "commit", "-q", "-m", msg, "--", *paths], check=True, cwd=ROOT)
+        commit(paths, msg)
         print(f"committed: {msg}")
     return better
 
