@@ -361,6 +361,14 @@ def test_a_cycles_end_heads_the_line_in_float16_with_where_it_came_from(tmp_path
         assert torch.allclose(a.float(), b.float(), rtol=1e-3, atol=1e-3), k
 
 
+def test_a_judgement_without_wait_takes_the_hours_from_the_step_log(tmp_path):
+    from cellseg.training.judge_cycle import logged_hours
+
+    assert logged_hours(tmp_path) is None  # no log, no hours
+    (tmp_path / "log.csv").write_text("step,lr,loss,seconds,val_seg\n1,1e-4,0.7,1800.0,\n2,1e-4,0.6,3600.0,0.71\n")
+    assert logged_hours(tmp_path) == 1.5
+
+
 def _torchrun(cfg, *extra):
     import os
     import subprocess

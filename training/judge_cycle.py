@@ -5,7 +5,8 @@
 The steps a session used to take by hand once a cycle ended, run by a process that waits for the cycle, so that
 a session cut off while a cycle runs cannot lose it (cycle 4 was lost that way, ``docs/experiments.md``):
 
-1. ``--wait``: wait until no process trains CONFIG (the time it has run so far is the cycle's hours);
+1. ``--wait``: wait until no process trains CONFIG (the time it has run so far is the cycle's hours; without it,
+   or when it finds none running, the hours are the sum of the run's logged step times, :func:`logged_hours`);
 2. the segmenting size of the run's best checkpoint on training frames (``benchmarks/working_scale.py --write``);
 3. the full report (every validation frame) of that checkpoint against the default, and of ``v2_preview`` on
    the same machine (``cellseg.training.report``, figures in RUN/report.json and RUN/report_v2_preview.json);
@@ -36,6 +37,7 @@ A cycle becomes the default only by hand, on the report's shipping verdict (READ
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import shutil
 import subprocess
@@ -50,7 +52,7 @@ from .trainer import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 PREVIEW = "v2_preview"
-LINE = ROOT / "training" / "line"  # the head of the line: the last judged cycle's best checkpoint
+LINE = ROOT / "training" / "line"  # the head of the line: the last cycle's end (its last checkpoint)
 REPORT_CONFIG = "training/configs/generalist_v2.yaml"  # the sets judged without --all-sets
 
 
@@ -154,6 +156,17 @@ def running_seconds(config: str) -> float | None:
     return float(subprocess.run(["ps", "-o", "etimes=", "-p", pid], capture_output=True, text=True).stdout)
 
 
+def logged_hours(out: Path) -> float | None:
+    """A run's compute hours from its step log (the sum of ``log.csv``'s seconds: its steps and validations, not
+    the time it sat stopped between a stop and a resume); None without a log. For a judgement run without
+    ``--wait``."""
+    try:
+        with open(out / "log.csv", newline="") as f:
+            return round(sum(float(r["seconds"]) for r in csv.DictReader(f)) / 3600, 2)
+    except FileNotFoundError:
+        return None
+
+
 def run(*args: str, log: Path) -> None:
     """A step of the judgement, its output in ``log``; a failing step stops the judgement."""
     print(f"$ {' '.join(args)}  > {log}", flush=True)
@@ -183,6 +196,8 @@ def main(argv=None) -> bool:
         while running_seconds(a.config) is not None:
             time.sleep(30)
         hours = None if ran is None else round((ran + time.time() - t0) / 3600, 2)
+    if hours is None:
+        hours = logged_hours(out)
     best = out / "best"
     if not (best / "config.json").is_file() or not (out / "val_curve.jsonl").is_file():
         raise SystemExit(f"{out}: no validated best checkpoint (did the run validate?)")
