@@ -11,8 +11,8 @@ a session cut off while a cycle runs cannot lose it (cycle 4 was lost that way, 
 3. the full report (every validation frame) of that checkpoint against the default, and of ``v2_preview`` on
    the same machine (``cellseg.training.report``, figures in RUN/report.json and RUN/report_v2_preview.json);
 4. the validation curve's figure (``docs/figures/curve_<run>.png``);
-5. both reports in one file, ``docs/reports/<run>.json`` (:func:`summary`), so that the figures outlive the run
-   folder (cycle 5's went with its machine);
+5. both reports and the curve's rows in one file, ``docs/reports/<run>.json`` (:func:`summary`), so that the
+   figures outlive the run folder (cycle 5's went with its machine; cycle 11's curve, with its, to all but its figure);
 6. if its mean SEG over the sets the default trained on beats ``v2_preview``'s (:func:`keeps`), it becomes
    ``v2_preview`` (its JSON gains where it started, its config and hours).
 
@@ -47,6 +47,7 @@ from pathlib import Path
 
 from cellseg.modelfile import read_model_config, write_model_config
 
+from .curve import read_curve
 from .report import trained_on
 from .trainer import TrainConfig
 
@@ -252,6 +253,7 @@ def main(argv=None) -> bool:
     if a.all_sets:
         judgement["mean_seg_over_all_sets"] = judgement.pop("mean_seg_over_the_defaults_sets")
         judgement["mean_seg_over_the_defaults_sets"] = {out.name: on_v1[0], PREVIEW: on_v1[1]}
+    judgement["curve"] = read_curve(f"{out}+{start or 0}")  # the curve's figures too: the run folder may not last
     kept.write_text(json.dumps(judgement, indent=1) + "\n")
     paths = [str(figure), str(kept.relative_to(ROOT)), a.config]
     meta = read_model_config(best)
