@@ -1,6 +1,7 @@
 """The balanced multi-dataset step, loss, schedule, and `cellseg train` with interruption and resume."""
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -427,3 +428,28 @@ def test_a_soup_interpolates_the_weights_of_two_models_of_one_network(tmp_path, 
         soup(str(tiny_model_dir), str(wider), 0.5, tmp_path / "bad")
     with pytest.raises(CellsegError, match="alpha"):
         soup(str(tiny_model_dir), str(other), 1.5, tmp_path / "bad")
+
+
+def test_the_line_curve_adds_a_judged_cycle_in_crop_order_and_refuses_a_mean_over_missing_sets(tmp_path):
+    from cellseg.training.line_curve import add, main, mean
+
+    doc = {
+        "mean_over": ["a", "b"],
+        "points": [
+            {"model": "v1", "crops_in_all": 100, "seg": {"a": 0.5, "b": 0.7}},
+            {"model": "c2", "crops_in_all": 900, "seg": {"a": 0.8, "b": 0.8}},
+        ],
+    }
+    report = tmp_path / "c1.json"
+    report.write_text(json.dumps({"report": {"model": {"a": {"SEG": 0.7}, "b": {"SEG": 0.9}, "c": {"SEG": 0.1}}}}))
+    add(doc, "c1", 400, report)
+    assert [p["model"] for p in doc["points"]] == ["v1", "c1", "c2"]
+    assert mean(doc["points"][1], doc["mean_over"]) == pytest.approx(0.8)  # set c is not in the mean
+    add(doc, "c1", 400, report)  # adding it again replaces it
+    assert len(doc["points"]) == 3
+    with pytest.raises(SystemExit, match="no SEG for b"):
+        mean({"model": "x", "seg": {"a": 0.5}}, ["a", "b"])
+    path = tmp_path / "line.json"
+    path.write_text(json.dumps(doc))
+    main([str(path), "--png", str(tmp_path / "line.png")])
+    assert (tmp_path / "line.png").stat().st_size > 1000
