@@ -50,33 +50,48 @@ def table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-def plot(rows: list[dict], png: str | Path) -> None:
+def figure():
+    """A figure and axes for a curve (headless: the Agg backend)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt.subplots(figsize=(9, 4.5))
+
+
+def colour(i: int):
+    """The i-th set's colour: 20 distinct ones (matplotlib's default cycle repeats after 10)."""
+    import matplotlib
+
+    return matplotlib.colormaps["tab20"].colors[(2 * i) % 20 + (2 * i) // 20]
+
+
+def finish(fig, ax, png: str | Path, xlabel: str, ylabel: str) -> None:
+    """Log x axis, SEG from 0 to 1, the legend beside the plot (off the lines), saved to ``png``."""
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
+
+
+def plot(rows: list[dict], png: str | Path) -> None:
     sets = list(dict.fromkeys(k for r in rows for k in r if k not in META))  # a set added by a later stage too
     crops = [r["crops"] for r in rows]
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    colours = plt.get_cmap("tab20").colors  # 20 distinct colours: matplotlib's default cycle repeats after 10
+    fig, ax = figure()
     for i, s in enumerate(sets):
         ys = [r.get(s) for r in rows]
-        ax.plot(crops, [float("nan") if y is None else y for y in ys], marker=".", lw=1, label=s,
-                color=colours[(2 * i) % 20 + (2 * i) // 20])  # fmt: skip
+        ax.plot(crops, [float("nan") if y is None else y for y in ys], marker=".", lw=1, label=s, color=colour(i))
     ax.plot(crops, [r["mean"] for r in rows], color="k", lw=2.5, label="mean")
     for prev, r in zip(rows, rows[1:]):
         if r["run"] != prev["run"] and r["start"]:  # a new stage starts from weights that had seen r["start"]
             ax.axvline(r["start"], color="grey", ls=":", lw=1)
             ax.text(r["start"], 0.98, f"{r['run']} ", fontsize=7, rotation=90, va="top")
-    ax.set_xscale("log")
-    ax.set_xlabel("training crops seen (log scale)")
-    ax.set_ylabel("validation SEG")
-    ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))  # beside the plot, off the lines
-    fig.tight_layout()
-    fig.savefig(png, dpi=120)
+    finish(fig, ax, png, "training crops seen (log scale)", "validation SEG")
 
 
 def main(argv=None) -> list[dict]:

@@ -16,6 +16,8 @@ import argparse
 import json
 from pathlib import Path
 
+from .curve import colour, figure, finish
+
 
 def mean(point: dict, sets: list[str]) -> float:
     """The point's mean SEG over ``sets`` (every one must be there: a mean over fewer sets is another figure)."""
@@ -46,28 +48,16 @@ def table(doc: dict) -> str:
 
 
 def plot(doc: dict, png: str | Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     sets, points = doc["mean_over"], doc["points"]
     crops = [p["crops_in_all"] for p in points]
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    colours = plt.get_cmap("tab20").colors
+    fig, ax = figure()
     for i, s in enumerate(sets):
-        ax.plot(crops, [p["seg"][s] for p in points], marker=".", lw=1, label=s, color=colours[(2 * i) % 20])
+        ax.plot(crops, [p["seg"][s] for p in points], marker=".", lw=1, label=s, color=colour(i))
     ax.plot(crops, [mean(p, sets) for p in points], color="k", lw=2.5, marker="o", label=f"mean of {len(sets)}")
     if doc.get("baseline_mean") is not None:
         ax.axhline(doc["baseline_mean"], color="grey", ls="--", lw=1, label="classical baseline, mean")
-    ax.set_xscale("log")
-    ax.set_xlabel("training crops seen by the model's lineage (log scale)")
-    ax.set_ylabel("validation SEG (every frame, sizes estimated)")
-    ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    fig.tight_layout()
-    fig.savefig(png, dpi=120)
+    finish(fig, ax, png, "training crops seen by the model's lineage (log scale)",
+           "validation SEG (every frame, sizes estimated)")  # fmt: skip
 
 
 def main(argv=None) -> dict:
